@@ -1,0 +1,147 @@
+"""Analytic cost model of hardware nodes: cycles per frame, stream widths, resources.
+
+Cycle figures are the steady-state cycles a node needs per frame at II=1 (DESIGN.md
+section 3: a MatVec takes NF * SF * pixels). Resource figures are estimates for
+7-series/UltraScale fabric (LUT6, BRAM36 = 2 x BRAM18), used to choose the folding
+and to report; ``bnnc synth`` (Yosys) gives measured figures to compare against.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from . import ir
+
+__all__ = ["NodeCost", "node_cost", "shape_of", "stream_bits", "memory_cost"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeCost:
+    cycles: int
+    luts: int
+    brams: float  # BRAM36 equivalents (BRAM18 = 0.5)
+    weight_bits: int = 0
+    threshold_bits: int = 0
+
+
+def memory_cost(width: int, depth: int) -> tuple[int, float]:
+    """(LUTs, BRAM36) for a ROM/RAM of ``depth`` words of ``width`` bits.
+
+    Small memories go to distributed RAM (one LUT6 holds 64 bits); larger ones to BRAM18
+    in the best aspect ratio (16K x 1 ... 512 x 36).
+    """
+    bits = width * depth
+    if bits == 0:
+        return 0, 0.0
+    if depth <= 64 or bits <= 4096:
+        return math.ceil(width * math.ceil(depth / 64)), 0.0
+    best = math.inf
+    for d, w in ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36)):
+        n = math.ceil(width / w) * math.ceil(depth / d)
+        best = min(best, n)
+    return 0, best / 2
+
+
+def shape_of(graph: ir.Graph, name: str) -> tuple[int, int, int]:
+    """(C, H, W) of a node's output tensor, derived from node attributes."""
+    n = graph.node(name)
+    if isinstance(n, ir.Input):
+        return n.shape
+    if isinstance(n, ir.SlidingWindow):
+        oh = (n.height + 2 * n.pad - n.kernel) // n.stride + 1
+        ow = (n.width + 2 * n.pad - n.kernel) // n.stride + 1
+        return (n.kernel * n.kernel * n.channels, oh, ow)
+    if isinstance(n, ir.MatVec):
+        _, h, w = shape_of(graph, n.inputs[0])
+        return (n.mh, h, w)
+    if isinstance(n, ir.Pool):
+        return (n.channels, n.height // n.kernel, n.width // n.kernel)
+    if isinstance(n, (ir.FlattenNHWC, ir.Flatten)):
+        c, h, w = shape_of(graph, n.inputs[0])
+        return (c * h * w, 1, 1)
+    if isinstance(n, ir.Conv):
+        c, h, w = shape_of(graph, n.inputs[0])
+        f = graph.consts[n.weights].shape[0]
+        return (f, (h + 2 * n.pad - n.kernel) // n.stride + 1, (w + 2 * n.pad - n.kernel) // n.stride + 1)
+    if isinstance(n, ir.Dense):
+        return (graph.consts[n.weights].shape[0], 1, 1)
+    if isinstance(n, ir.MaxPool):
+        c, h, w = shape_of(graph, n.inputs[0])
+        return (c, (h - n.kernel) // n.stride + 1, (w - n.kernel) // n.stride + 1)
+    return shape_of(graph, n.inputs[0])
+
+
+def elem_bits(graph: ir.Graph, name: str) -> int:
+    """Bits per element of a node's output stream."""
+    n = graph.node(name)
+    if isinstance(n, ir.Input):
+        return n.dtype.bits
+    if isinstance(n, ir.MatVec):
+        return 1 if n.thresholds is not None else 32
+    if isinstance(n, ir.SlidingWindow):
+        return n.dtype.bits
+    if isinstance(n, (ir.Pool, ir.Threshold)):
+        return 1
+    if isinstance(n, (ir.Conv, ir.Dense)):
+        return 32
+    return elem_bits(graph, n.inputs[0])
+
+
+def stream_bits(graph: ir.Graph, name: str) -> int:
+    """Data bits per word of a node's output stream (without a mask bit)."""
+    n = graph.node(name)
+    if isinstance(n, ir.Input):
+        return 64
+    if isinstance(n, ir.SlidingWindow):
+        return n.simd * n.dtype.bits
+    if isinstance(n, ir.MatVec):
+        return n.pe * (1 if n.thresholds is not None else 32)
+    if isinstance(n, ir.Pool):
+        return n.simd
+    if isinstance(n, ir.WidthConvert):
+        return n.out_bits
+    return stream_bits(graph, n.inputs[0])
+
+
+def node_cost(graph: ir.Graph, n: ir.Node) -> NodeCost:
+    """Cycles per frame and estimated resources of one hardware node."""
+    if isinstance(n, ir.MatVec):
+        _, h, w = shape_of(graph, n.inputs[0])
+        sf, nf = n.mw // n.simd, n.mh // n.pe
+        cycles = nf * sf * h * w
+        wl, wb = memory_cost(n.simd, nf * sf)
+        wl, wb = wl * n.pe, wb * n.pe
+        tbits = 0
+        tl = 0
+        if n.thresholds is not None:
+            tbits = n.mh * (n.acc_bits + 1)
+            tl, tb = memory_cost(n.acc_bits + 1, nf)
+            tl, wb = tl * n.pe, wb + tb * n.pe
+        if n.in_dtype.bits == 1:
+            # xnor + popcount compressor tree + accumulate (+ compare)
+            per_pe = math.ceil(n.simd * 1.25) + 2 * n.acc_bits
+        else:
+            per_pe = n.simd * n.in_dtype.bits * 2 + 2 * n.acc_bits
+        ibuf_l, ibuf_b = memory_cost(n.simd * n.in_dtype.bits + int(n.masked), sf) if nf > 1 else (0, 0.0)
+        luts = 120 + n.pe * per_pe + wl + tl + ibuf_l
+        return NodeCost(cycles=cycles, luts=luts, brams=wb + ibuf_b,
+                        weight_bits=n.mw * n.mh, threshold_bits=tbits)
+    if isinstance(n, ir.SlidingWindow):
+        c, oh, ow = shape_of(graph, n.name)
+        cb = n.channels // n.simd
+        out_words = oh * ow * n.kernel * n.kernel * cb
+        in_words = n.height * n.width * cb
+        wordbits = n.simd * n.dtype.bits
+        rows = n.kernel + n.stride
+        bl, bb = memory_cost(wordbits, rows * n.width * cb)
+        return NodeCost(cycles=max(out_words, in_words), luts=150 + 3 * wordbits + bl, brams=bb)
+    if isinstance(n, ir.Pool):
+        cb = n.channels // n.simd
+        bl, bb = memory_cost(n.simd, (n.width // n.kernel) * cb)
+        return NodeCost(cycles=n.height * n.width * cb, luts=60 + 2 * n.simd + bl, brams=bb)
+    if isinstance(n, ir.WidthConvert):
+        in_words = -(-n.frame_bits // n.in_bits)
+        out_words = -(-n.frame_bits // n.out_bits)
+        return NodeCost(cycles=max(in_words, out_words), luts=20 + max(n.in_bits, n.out_bits), brams=0.0)
+    return NodeCost(cycles=0, luts=0, brams=0.0)

@@ -1,0 +1,1 @@
+"""bnnc host runtime: the code that runs on the board (numpy and pynq only)."""
