@@ -29,7 +29,9 @@ class ToolError(BnncError):
 
 
 class SimulationMismatch(BnncError):
-    """A simulation result differs from the golden model."""
+    """A simulation result differs from the golden model (a compiler bug: exit code 1)."""
+
+    exit_code = 1
 
 
 class UsageError(BnncError):

@@ -585,8 +585,7 @@ def _binarize(cv: _Converter, node: onnx.NodeProto, v: _Val, c: tuple[Decimal, .
         cv.consts[f"{name}.and_mask"] = inv.astype(np.uint8)
         cv.emit(ir.MaxPool(name=name, inputs=(src,), kernel=k, stride=k,
                            and_mask=f"{name}.and_mask"))
-        C, H, W = v.shape
-        shape = (C, H // k, W // k)
+        shape = v.shape  # already the pooled shape (recorded by the MaxPool handler)
     else:
         name = _emit_threshold(cv, node, v, t_arr, inv)
         shape = v.shape

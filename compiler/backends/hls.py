@@ -1,0 +1,241 @@
+"""Vitis HLS backend: a folded hardware graph -> a C++ streaming project.
+
+One hardware kernel = one static header in ``hls_templates/`` (copied into the
+project's ``include/``); Python computes every parameter and packs every constant
+memory; Jinja (StrictUndefined) only places them.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+import numpy as np
+
+from .. import __version__, ir
+from ..cost import shape_of, stream_bits
+from ..targets import Target
+
+__all__ = ["generate_hls", "TEMPLATE_DIR", "STATIC_HEADERS", "KERNEL_OF"]
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent.parent / "hls_templates"
+if not TEMPLATE_DIR.exists():  # installed wheel: bnnc/hls_templates
+    import bnnc.hls_templates as _tpl
+
+    TEMPLATE_DIR = Path(_tpl.__file__).resolve().parent
+
+STATIC_HEADERS = ("bnnc_common.h", "bnnc_width_convert.h", "bnnc_sliding_window.h",
+                  "bnnc_matvec.h", "bnnc_pool.h")
+
+# node class -> kernel function of the static headers
+KERNEL_OF: dict[type, str] = {
+    ir.WidthConvert: "width_convert",
+    ir.SlidingWindow: "sliding_window",
+    ir.MatVec: "matvec",  # matvec_threshold or matvec_scores
+    ir.Pool: "maxpool",
+}
+
+DEFAULT_FIFO_DEPTH = 2
+
+
+@dataclass
+class _Rom:
+    ctype: str
+    name: str
+    dims: str
+    init: str
+
+
+@dataclass
+class _Instance:
+    name: str
+    kernel: str
+    comment: str
+    inp: str
+    out: str
+    params: list[tuple[str, object]] = field(default_factory=list)
+    roms: list[_Rom] = field(default_factory=list)
+    in_width: int = 0
+    out_width: int = 0
+    in_words: int = 0
+    out_words: int = 0
+
+
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                              trim_blocks=False, lstrip_blocks=False, autoescape=False)
+
+
+def _c_literal(value: int, bits: int) -> str:
+    if bits <= 64:
+        return f"0x{value:x}ULL" if bits > 32 else f"0x{value:x}"
+    return f'ap_uint<{bits}>("0x{value:x}", 16)'
+
+
+def _nested(arr: list, fmt) -> str:  # type: ignore[type-arg]
+    if isinstance(arr, list) and arr and isinstance(arr[0], list):
+        return "{" + ", ".join(_nested(a, fmt) for a in arr) + "}"
+    return "{" + ", ".join(fmt(v) for v in arr) + "}"
+
+
+def _pack_bits(bits: np.ndarray) -> list[int]:
+    """(..., B) array of 0/1 -> list over the leading dims of ints, bit i = bits[..., i]."""
+    lead = bits.shape[:-1]
+    flat = bits.reshape(-1, bits.shape[-1])
+    out = []
+    for row in flat:
+        v = 0
+        for i in np.flatnonzero(row).tolist():
+            v |= 1 << i
+        out.append(v)
+    return np.array(out, dtype=object).reshape(lead).tolist() if lead else out
+
+
+def matvec_weight_words(w: np.ndarray, pe: int, simd: int) -> list[list[int]]:
+    """Bipolar (MH, MW) -> [PE][TILES] words; tile nf*SF+sf of PE pe holds neuron nf*PE+pe,
+    inputs sf*SIMD .. sf*SIMD+SIMD-1 (bit i = input sf*SIMD+i, 1 = +1)."""
+    mh, mw = w.shape
+    nf, sf = mh // pe, mw // simd
+    bits = (w > 0).astype(np.uint8).reshape(nf, pe, sf, simd).transpose(1, 0, 2, 3)
+    return _pack_bits(bits.reshape(pe, nf * sf, simd))  # type: ignore[return-value]
+
+
+def _stream(name: str) -> str:
+    return f"s_{name}"
+
+
+def _instances(graph: ir.Graph) -> tuple[list[_Instance], list[dict[str, object]], str, str]:
+    insts: list[_Instance] = []
+    streams: list[dict[str, object]] = []
+    alias: dict[str, str] = {}
+
+    def src_stream(name: str) -> str:
+        return alias.get(name, _stream(name))
+
+    def add_stream(name: str, width: int) -> str:
+        streams.append({"name": _stream(name), "width": width, "depth": DEFAULT_FIFO_DEPTH})
+        return _stream(name)
+
+    first = last = ""
+    for n in graph:
+        if isinstance(n, ir.Input):
+            first = add_stream(n.name, 64)
+        elif isinstance(n, ir.FlattenNHWC):
+            alias[n.name] = src_stream(n.inputs[0])
+        elif isinstance(n, ir.Output):
+            last = src_stream(n.inputs[0])
+        elif isinstance(n, ir.WidthConvert):
+            ins = _Instance(name=n.name, kernel="width_convert",
+                            comment=f"{n.in_bits} -> {n.out_bits} bits per word, "
+                                    f"{n.frame_bits} bits per frame",
+                            inp=src_stream(n.inputs[0]), out=add_stream(n.name, n.out_bits),
+                            in_width=n.in_bits, out_width=n.out_bits,
+                            in_words=-(-n.frame_bits // n.in_bits),
+                            out_words=-(-n.frame_bits // n.out_bits))
+            insts.append(ins)
+        elif isinstance(n, ir.SlidingWindow):
+            c, oh, ow = shape_of(graph, n.name)
+            width = n.simd * n.dtype.bits + int(n.masked)
+            pad_elem = 0 if n.masked else (1 if (n.dtype.bits == 1 and n.pad_value > 0) else
+                                           0 if n.dtype.bits == 1 else n.pad_value)
+            ins = _Instance(name=n.name, kernel="sliding_window",
+                            comment=f"{n.kernel}x{n.kernel} stride {n.stride} pad {n.pad} "
+                                    f"({'masked zero' if n.masked else f'value {n.pad_value}'}) "
+                                    f"on {n.channels}x{n.height}x{n.width} {n.dtype}",
+                            inp=src_stream(n.inputs[0]), out=add_stream(n.name, width))
+            ins.params = [("C", n.channels), ("H", n.height), ("W", n.width), ("K", n.kernel),
+                          ("S", n.stride), ("P", n.pad), ("SIMD", n.simd),
+                          ("EBITS", n.dtype.bits), ("OH", oh), ("OW", ow),
+                          ("MASKED", bool(n.masked)), ("PAD_ELEM", pad_elem)]
+            insts.append(ins)
+        elif isinstance(n, ir.MatVec):
+            _, h, w = shape_of(graph, n.inputs[0])
+            thr = n.thresholds is not None
+            out_w = n.pe if thr else n.pe * 32
+            ins = _Instance(name=n.name, kernel="matvec_threshold" if thr else "matvec_scores",
+                            comment=f"{n.mh}x{n.mw} {n.in_dtype} {n.domain} domain, PE={n.pe} "
+                                    f"SIMD={n.simd}, {h * w} pixel(s)",
+                            inp=src_stream(n.inputs[0]), out=add_stream(n.name, out_w))
+            domain = {"popcount": 0, "dot": 1, "int": 2}[n.domain]
+            nf, sf = n.mh // n.pe, n.mw // n.simd
+            ins.params = [("MW", n.mw), ("MH", n.mh), ("PE", n.pe), ("SIMD", n.simd),
+                          ("PIXELS", h * w), ("IN_BITS", n.in_dtype.bits), ("DOMAIN", domain),
+                          ("ACC_BITS", n.acc_bits), ("OUT_BITS", 32), ("MASKED", bool(n.masked))]
+            words = matvec_weight_words(graph.consts[n.weights], n.pe, n.simd)
+            ins.roms.append(_Rom(ctype=f"ap_uint<{n.simd}>", name=f"{n.name}_w",
+                                 dims=f"[{n.pe}][{nf * sf}]",
+                                 init=_nested(words, lambda v: _c_literal(int(v), n.simd))))
+            if thr:
+                assert n.invert is not None
+                t = graph.consts[n.thresholds].astype(np.int64).reshape(nf, n.pe).T.tolist()
+                inv = graph.consts[n.invert].astype(np.int64).reshape(nf, n.pe).T.tolist()
+                ins.roms.append(_Rom(ctype=f"ap_int<{n.acc_bits}>", name=f"{n.name}_t",
+                                     dims=f"[{n.pe}][{nf}]", init=_nested(t, str)))
+                ins.roms.append(_Rom(ctype="ap_uint<1>", name=f"{n.name}_inv",
+                                     dims=f"[{n.pe}][{nf}]", init=_nested(inv, str)))
+            insts.append(ins)
+        elif isinstance(n, ir.Pool):
+            cb = n.channels // n.simd
+            mask = (graph.consts[n.and_mask].astype(np.uint8) if n.and_mask is not None
+                    else np.zeros(n.channels, dtype=np.uint8))
+            words = _pack_bits(mask.reshape(cb, n.simd))
+            ins = _Instance(name=n.name, kernel="maxpool",
+                            comment=f"{n.kernel}x{n.kernel} binary max-pool on "
+                                    f"{n.channels}x{n.height}x{n.width}",
+                            inp=src_stream(n.inputs[0]), out=add_stream(n.name, n.simd))
+            ins.params = [("C", n.channels), ("H", n.height), ("W", n.width), ("K", n.kernel),
+                          ("SIMD", n.simd)]
+            ins.roms.append(_Rom(ctype=f"ap_uint<{n.simd}>", name=f"{n.name}_and", dims=f"[{cb}]",
+                                 init=_nested(words, lambda v: _c_literal(int(v), n.simd))))
+            insts.append(ins)
+        else:
+            raise TypeError(f"the HLS backend has no kernel for {n.kind} ({n.name!r}); "
+                            "run the lowering passes first")
+    return insts, streams, first, last
+
+
+def io_words(graph: ir.Graph) -> tuple[int, int]:
+    """64-bit words per frame at the input and output AXI4-Stream ports."""
+    inp = graph.input
+    c, h, w = inp.shape
+    in_words = -(-(c * h * w * inp.dtype.bits) // 64)
+    oc, oh, ow = shape_of(graph, graph.output.inputs[0])
+    out_words = -(-(oc * oh * ow * 32) // 64)
+    return in_words, out_words
+
+
+def generate_hls(graph: ir.Graph, out_dir: str | Path, target: Target, model: str,
+                 ap_types: str) -> list[Path]:
+    """Write the HLS project into ``out_dir`` (created); return the files written."""
+    out = Path(out_dir)
+    (out / "include").mkdir(parents=True, exist_ok=True)
+    insts, streams, first, last = _instances(graph)
+    in_words, out_words = io_words(graph)
+    inp = graph.input
+    env = _env()
+    ctx = dict(version=__version__, model=model, instances=insts, streams=streams,
+               first_stream=first, last_stream=last, in_words=in_words, out_words=out_words,
+               in_desc=f"{'x'.join(map(str, inp.shape))} {inp.dtype} NHWC",
+               out_desc=f"{shape_of(graph, graph.output.inputs[0])[0]} int32 scores",
+               part=target.part, period_ns=f"{target.period_ns:g}", ap_types=ap_types)
+    files = {
+        "bnnc_params.h": "params.h.j2",
+        "bnnc_top.h": "top.h.j2",
+        "bnnc_top.cpp": "top.cpp.j2",
+        "tb_bnnc.cpp": "tb.cpp.j2",
+        "run_hls.tcl": "run_hls.tcl.j2",
+        "Makefile": "Makefile.j2",
+    }
+    written = []
+    for fname, tpl in files.items():
+        path = out / fname
+        path.write_text(env.get_template(tpl).render(**ctx))
+        written.append(path)
+    for h in STATIC_HEADERS:
+        dst = out / "include" / h
+        shutil.copyfile(TEMPLATE_DIR / h, dst)
+        written.append(dst)
+    return written

@@ -1,0 +1,93 @@
+"""The compile report: per-layer folding, cycles, memory and resource estimates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import __version__, ir
+from .cost import node_cost, shape_of
+from .passes.fold import SHELL_BRAMS, SHELL_LUTS
+from .targets import Target
+
+__all__ = ["build_report", "format_report"]
+
+_KIND = {ir.MatVec: "matvec", ir.SlidingWindow: "window", ir.Pool: "maxpool",
+         ir.WidthConvert: "dwc"}
+
+
+def build_report(graph: ir.Graph, target: Target, model: str) -> dict[str, Any]:
+    """A JSON-able report of the folded hardware graph."""
+    layers = []
+    folding: dict[str, dict[str, int]] = {}
+    for n in graph:
+        kind = _KIND.get(type(n))
+        if kind is None:
+            continue
+        c = node_cost(graph, n)
+        in_shape = list(shape_of(graph, n.inputs[0]))
+        out_shape = list(shape_of(graph, n.name)) if not isinstance(n, ir.WidthConvert) else in_shape
+        row: dict[str, Any] = {"name": n.name, "kind": kind, "in_shape": in_shape,
+                               "out_shape": out_shape, "cycles": c.cycles, "luts": c.luts,
+                               "bram36": c.brams, "weight_bits": c.weight_bits,
+                               "threshold_bits": c.threshold_bits}
+        if isinstance(n, ir.MatVec):
+            row.update(pe=n.pe, simd=n.simd, mw=n.mw, mh=n.mh, domain=n.domain,
+                       input=str(n.in_dtype), output="bipolar" if n.thresholds else "int32",
+                       acc_bits=n.acc_bits)
+            folding[n.name] = {"pe": n.pe, "simd": n.simd}
+        elif isinstance(n, (ir.SlidingWindow, ir.Pool)):
+            row.update(simd=n.simd)
+            if isinstance(n, ir.Pool):
+                folding[n.name] = {"simd": n.simd}
+        elif isinstance(n, ir.WidthConvert):
+            row.update(in_bits=n.in_bits, out_bits=n.out_bits)
+        layers.append(row)
+    worst = max(layers, key=lambda r: r["cycles"])
+    luts = sum(r["luts"] for r in layers) + SHELL_LUTS
+    brams = sum(r["bram36"] for r in layers) + SHELL_BRAMS
+    fps = target.clock_mhz * 1e6 / worst["cycles"]
+    return {
+        "generator": f"bnnc {__version__}",
+        "model": model,
+        "target": {"name": target.name, "part": target.part, "clock_mhz": target.clock_mhz,
+                   "luts": target.luts, "bram36": target.bram36, "dsps": target.dsps},
+        "layers": layers,
+        "folding": folding,
+        "bottleneck": {"name": worst["name"], "cycles": worst["cycles"]},
+        "interval_cycles": worst["cycles"],
+        "fps": fps,
+        "estimate": {"luts": luts, "bram36": brams, "shell_luts": SHELL_LUTS,
+                     "shell_bram36": SHELL_BRAMS,
+                     "fits": luts <= target.luts and brams <= target.bram36},
+        "weight_bits": sum(r["weight_bits"] for r in layers),
+        "threshold_bits": sum(r["threshold_bits"] for r in layers),
+    }
+
+
+def format_report(rep: dict[str, Any]) -> str:
+    """The report as a terminal table."""
+    head = ("layer", "kind", "in", "out", "PE", "SIMD", "cycles", "weights", "LUT", "BRAM36")
+    rows = [head]
+    for r in rep["layers"]:
+        rows.append((r["name"], r["kind"], "x".join(map(str, r["in_shape"])),
+                     "x".join(map(str, r["out_shape"])), str(r.get("pe", "")),
+                     str(r.get("simd", "")), f"{r['cycles']:,}",
+                     f"{r['weight_bits']:,}" if r["weight_bits"] else "",
+                     f"{r['luts']:,}", f"{r['bram36']:g}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    lines = []
+    for k, row in enumerate(rows):
+        cells = [c.ljust(w) if i < 4 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        lines.append("  ".join(cells).rstrip())
+        if k == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    t = rep["target"]
+    est = rep["estimate"]
+    lines.append("")
+    lines.append(f"bottleneck: {rep['bottleneck']['name']} ({rep['interval_cycles']:,} cycles/frame)"
+                 f" -> {rep['fps']:,.0f} frames/s at {t['clock_mhz']:g} MHz")
+    lines.append(f"estimate (incl. DMA shell): {est['luts']:,} / {t['luts']:,} LUT, "
+                 f"{est['bram36']:g} / {t['bram36']} BRAM36 on {t['name']} ({t['part']}): "
+                 f"{'fits' if est['fits'] else 'DOES NOT FIT'}")
+    lines.append(f"weights: {rep['weight_bits']:,} bits, thresholds: {rep['threshold_bits']:,} bits")
+    return "\n".join(lines)

@@ -1,0 +1,116 @@
+"""A tiny ONNX graph builder for tests: random BNNs of chosen shapes, written with onnx.helper."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+
+class Chain:
+    """Build a single-input, single-output ONNX graph op by op."""
+
+    def __init__(self, input_shape: tuple[int, ...], dtype: int = TensorProto.UINT8,
+                 seed: int = 0, opset: int = 18, input_name: str = "x") -> None:
+        self.rng = np.random.default_rng(seed)
+        self.nodes: list[onnx.NodeProto] = []
+        self.inits: list[onnx.TensorProto] = []
+        self.input = helper.make_tensor_value_info(input_name, dtype, ["N", *input_shape])
+        self.cur = input_name
+        self.k = 0
+        self.opset = opset
+
+    def _name(self, base: str) -> str:
+        self.k += 1
+        return f"{base}_{self.k}"
+
+    def const(self, arr: np.ndarray, base: str = "c") -> str:
+        name = self._name(base)
+        self.inits.append(numpy_helper.from_array(np.asarray(arr), name))
+        return name
+
+    def op(self, op_type: str, *extra_inputs: str, first: str | None = None, **attrs: object) -> str:
+        out = self._name(op_type.lower())
+        ins = [self.cur if first is None else first, *extra_inputs]
+        self.nodes.append(helper.make_node(op_type, ins, [out], name=self._name(op_type), **attrs))
+        self.cur = out
+        return out
+
+    # -------------------------------------------------------------- layers
+    def cast_float(self) -> str:
+        return self.op("Cast", to=TensorProto.FLOAT)
+
+    def scalar(self, op_type: str, value: float) -> str:
+        return self.op(op_type, self.const(np.array(value, dtype=np.float32)))
+
+    def per_channel(self, op_type: str, values: np.ndarray, spatial: bool = True) -> str:
+        shape = (1, -1, 1, 1) if spatial else (1, -1)
+        return self.op(op_type, self.const(values.astype(np.float32).reshape(shape)))
+
+    def conv(self, cin: int, cout: int, k: int = 3, pad: int = 0, stride: int = 1,
+             scale: np.ndarray | None = None, bias: bool = False) -> str:
+        w = np.where(self.rng.random((cout, cin, k, k)) < 0.5, -1.0, 1.0).astype(np.float32)
+        if scale is not None:
+            w = w * scale.astype(np.float32).reshape(-1, 1, 1, 1)
+        ins = [self.const(w, "w")]
+        if bias:
+            ins.append(self.const(self.rng.normal(0, 2, cout).astype(np.float32), "b"))
+        return self.op("Conv", *ins, kernel_shape=[k, k], pads=[pad] * 4, strides=[stride] * 2)
+
+    def pad(self, p: int, value: float) -> str:
+        pads = self.const(np.array([0, 0, p, p, 0, 0, p, p], dtype=np.int64), "pads")
+        val = self.const(np.array(value, dtype=np.float32), "padv")
+        return self.op("Pad", pads, val, mode="constant")
+
+    def gemm(self, fin: int, fout: int, scale: np.ndarray | None = None, bias: bool = False,
+             matmul: bool = False) -> str:
+        w = np.where(self.rng.random((fout, fin)) < 0.5, -1.0, 1.0).astype(np.float32)
+        if scale is not None:
+            w = w * scale.astype(np.float32).reshape(-1, 1)
+        if matmul:
+            return self.op("MatMul", self.const(w.T.copy(), "w"))
+        ins = [self.const(w, "w")]
+        if bias:
+            ins.append(self.const(self.rng.normal(0, 2, fout).astype(np.float32), "b"))
+        return self.op("Gemm", *ins, transB=1)
+
+    def batchnorm(self, c: int, gamma: np.ndarray | None = None, spread: float = 4.0) -> str:
+        g = gamma if gamma is not None else self.rng.uniform(-1.5, 1.5, c)
+        beta = self.rng.normal(0, 2, c)
+        mean = self.rng.normal(0, spread, c)
+        var = self.rng.uniform(0.2, 10, c)
+        ins = [self.const(np.asarray(a, dtype=np.float32), n) for a, n in
+               ((g, "gamma"), (beta, "beta"), (mean, "mean"), (var, "var"))]
+        return self.op("BatchNormalization", *ins, epsilon=1e-5)
+
+    def binarize(self, threshold: float = 0.0) -> str:
+        cond = self.op("GreaterOrEqual", self.const(np.array(threshold, dtype=np.float32)))
+        return self.op("Where", self.const(np.array(1.0, dtype=np.float32)),
+                       self.const(np.array(-1.0, dtype=np.float32)), first=cond)
+
+    def sign(self) -> str:
+        return self.op("Sign")
+
+    def maxpool(self, k: int = 2) -> str:
+        return self.op("MaxPool", kernel_shape=[k, k], strides=[k, k])
+
+    def flatten(self) -> str:
+        return self.op("Flatten", axis=1)
+
+    def build(self, path: str | Path | None = None) -> onnx.ModelProto:
+        out = helper.make_tensor_value_info(self.cur, TensorProto.FLOAT, None)
+        graph = helper.make_graph(self.nodes, "test", [self.input], [out], self.inits)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", self.opset)])
+        model.ir_version = 8
+        if path is not None:
+            onnx.save(model, str(path))
+        return model
+
+
+def run_onnxruntime(path: str | Path, x: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return sess.run(None, {sess.get_inputs()[0].name: x})[0]
