@@ -22,7 +22,7 @@ from .passes import Fold, pipeline, run_pipeline
 from .report import build_report
 from .serialize import load_graph, save_graph
 from .targets import Target, get_target
-from .host.model import ModelSpec, load_spec
+from .host.model import InputError, ModelSpec, load_spec
 from .tools import find_ap_types
 
 __all__ = ["compile_model", "load_project", "Project", "CompileOptions", "BACKENDS"]
@@ -58,16 +58,26 @@ class Project:
 
     def scores(self, x: np.ndarray, backend: str = "golden") -> np.ndarray:
         """Integer class scores (N, classes) for ONNX-graph inputs ``x``."""
-        q = self.spec.quantize(x)
+        try:
+            q = self.spec.quantize(x)
+        except InputError as exc:
+            raise UsageError(str(exc)) from None
         if backend == "golden":
             return golden.run(self.graph, q)
         if backend == "csim":
             from .csim import run_csim
 
-            words = self.spec.pack(x)
+            words = self._pack(q)
             out = run_csim(self.hls_dir, words, q.shape[0], self.spec.out_words)
             return self.spec.unpack(out, q.shape[0])
         raise UsageError(f"backend {backend!r} gives no integer scores; use one of golden, csim")
+
+    def _pack(self, q: np.ndarray) -> np.ndarray:
+        from .host.packing import pack_frames
+
+        if self.spec.element == "bipolar":
+            return pack_frames(q, 1, bipolar=True)
+        return pack_frames(q, 8)
 
     def predict(self, x: np.ndarray, backend: str = "golden", raw: bool = False) -> np.ndarray:
         """The model's outputs for ``x`` (what the ONNX graph outputs), or raw integer scores.

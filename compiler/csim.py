@@ -16,7 +16,7 @@ from .tools import cache_dir, find_ap_types, find_cxx
 __all__ = ["build_csim", "run_csim", "CXXFLAGS"]
 
 CXXFLAGS = ("-std=c++14", "-O1", "-Wall", "-Wextra", "-Werror", "-Wno-unknown-pragmas",
-            "-Wno-unused-parameter")
+            "-Wno-unused-parameter", "-Wno-unused-label")
 
 
 def _digest(hls_dir: Path, cxx: str, ap_types: Path) -> str:

@@ -20,11 +20,11 @@ from ..targets import Target
 
 __all__ = ["generate_hls", "TEMPLATE_DIR", "STATIC_HEADERS", "KERNEL_OF"]
 
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent.parent / "hls_templates"
-if not TEMPLATE_DIR.exists():  # installed wheel: bnnc/hls_templates
-    import bnnc.hls_templates as _tpl
+from .. import hls_templates as _templates
 
-    TEMPLATE_DIR = Path(_tpl.__file__).resolve().parent
+# The package bnnc.hls_templates (the repository's hls_templates/ folder, or the copy in
+# an installed wheel) holds the static kernel headers and the Jinja fragments.
+TEMPLATE_DIR = Path(_templates.__file__).resolve().parent
 
 STATIC_HEADERS = ("bnnc_common.h", "bnnc_width_convert.h", "bnnc_sliding_window.h",
                   "bnnc_matvec.h", "bnnc_pool.h")

@@ -25,7 +25,7 @@ import onnx
 from onnx import numpy_helper, shape_inference
 
 from .. import ir
-from ..errors import ModelError, UnsupportedError
+from ..errors import ModelError, UnsupportedError, UsageError
 from .load import MAX_ELEMENTS
 
 __all__ = ["onnx_to_ir", "ConvertOptions"]
@@ -121,8 +121,15 @@ class _Converter:
 
     # -------------------------------------------------------------- driver
     def run(self) -> ir.Graph:
+        inits = {t.name for t in self.g.initializer}
+        gin = next(i for i in self.g.input if i.name not in inits)
+        # the input shape first: shape inference must not see an absurd or symbolic shape
+        self.vals[gin.name] = self._graph_input(gin)
+        order = self._topo()
+        self._check_op_types(order, inits)
         try:
-            inferred = shape_inference.infer_shapes(self.model, strict_mode=False)
+            inferred = shape_inference.infer_shapes(self._with_input_shape(gin),
+                                                    strict_mode=False)
             for vi in list(inferred.graph.value_info) + list(inferred.graph.output):
                 dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
                         for d in vi.type.tensor_type.shape.dim]
@@ -130,31 +137,61 @@ class _Converter:
         except Exception:
             pass  # shapes are then derived by the converter itself
         for t in self.g.initializer:
-            arr = numpy_helper.to_array(t)
+            arr = numpy_helper.to_array(t)  # load_onnx checked dims against the data
             self.vals[t.name] = _Val(kind="const", array=arr)
-        inits = {t.name for t in self.g.initializer}
-        gin = next(i for i in self.g.input if i.name not in inits)
-        self.vals[gin.name] = self._graph_input(gin)
-        for node in self._topo():
+        for node in order:
             if node.op_type != "Constant" and self._fold_constant(node):
                 continue
-            handler = _HANDLERS.get(node.op_type)
-            if handler is None:
-                raise UnsupportedError(
-                    f"{_node_label(node)}: op type {node.op_type!r} is not supported by bnnc; "
-                    f"supported: {', '.join(sorted(_HANDLERS))}")
-            handler(self, node)
+            _HANDLERS[node.op_type](self, node)
         out = self.g.output[0].name
         self._finish(self.vals[out], out)
         graph = ir.Graph(self.nodes, self.consts, {"diagnostics": tuple(self.diagnostics),
                                                    "onnx_names": dict(self.onnx_names)})
         return graph.verify()
 
+    def _with_input_shape(self, gin: onnx.ValueInfoProto) -> onnx.ModelProto:
+        """The model with ``--input-shape`` written into its graph input (for shape inference)."""
+        if self.opts.input_shape is None:
+            return self.model
+        m = onnx.ModelProto()
+        m.CopyFrom(self.model)
+        vi = next(i for i in m.graph.input if i.name == gin.name)
+        for d, n in zip(vi.type.tensor_type.shape.dim[1:], self.opts.input_shape):
+            d.dim_value = n
+        return m
+
+    def _check_op_types(self, order: list[onnx.NodeProto], inits: set[str]) -> None:
+        """Refuse unsupported ops up front, before a later node fails for a confusing reason.
+
+        Nodes computing only on constants (e.g. weight binarization) are folded, whatever
+        their op type.
+        """
+        const = set(inits)
+        for node in order:
+            ins = [i for i in node.input if i]
+            if node.op_type == "Constant" or (ins and all(i in const for i in ins)):
+                const.update(o for o in node.output if o)
+                continue
+            standard = node.domain in ("", "ai.onnx")
+            if standard and node.op_type in _HANDLERS:
+                continue
+            op = node.op_type if standard else f"{node.domain}.{node.op_type}"
+            outs = {o.name for o in self.g.output}
+            raise UnsupportedError(f"{_node_label(node)}: op type {op!r} is not supported by "
+                                   f"bnnc; {_unsupported_hint(node, outs)}")
+
     def _fold_constant(self, node: onnx.NodeProto) -> bool:
         """Evaluate a node whose inputs are all constants (e.g. weight binarization ops)."""
         ins = [i for i in node.input if i]
         if not ins or not all(self.vals[i].kind == "const" for i in ins):
             return False
+        for o in node.output:  # e.g. ConstantOfShape/Expand/Tile to an absurd shape
+            dims = self.value_shapes.get(o)
+            if dims and all(isinstance(d, int) for d in dims) and math.prod(dims) > MAX_ELEMENTS:
+                raise UnsupportedError(f"{_node_label(node)}: this constant expression makes a "
+                                       f"tensor of shape {dims} ({math.prod(dims):,} elements), "
+                                       f"more than bnnc accepts ({MAX_ELEMENTS:,}); check the "
+                                       "exported model")
         from onnx.reference import ReferenceEvaluator
 
         feeds = {i: self.vals[i].array for i in ins}
@@ -175,7 +212,7 @@ class _Converter:
         return True
 
     def _topo(self) -> list[onnx.NodeProto]:
-        produced = set(self.vals)
+        produced = set(self.vals) | {t.name for t in self.g.initializer}
         pending = list(self.g.node)
         order: list[onnx.NodeProto] = []
         while pending:
@@ -187,7 +224,8 @@ class _Converter:
                 else:
                     rest.append(n)
             if len(rest) == len(pending):  # guarded by load's cycle check
-                raise ModelError("the graph has a cycle or dangling names")
+                raise ModelError(f"{_node_label(rest[0])} cannot be reached: the graph has a "
+                                 "cycle or dangling names (load it with bnnc.load_onnx first)")
             pending = rest
         return order
 
@@ -202,19 +240,28 @@ class _Converter:
         rest = dims[1:]
         if self.opts.input_shape is not None:
             if len(self.opts.input_shape) != len(rest):
-                raise UnsupportedError(f"--input-shape {self.opts.input_shape} has {len(self.opts.input_shape)} "
-                                       f"dims but graph input {gin.name!r} has {len(rest)} non-batch dims")
+                given = ",".join(map(str, self.opts.input_shape))
+                raise UsageError(f"--input-shape {given} has {len(self.opts.input_shape)} dims "
+                                 f"but graph input {gin.name!r} (shape {dims}) has {len(rest)} "
+                                 "besides the batch; give exactly those")
             rest = list(self.opts.input_shape)
+        hint = "C,H,W" if len(rest) == 3 else "F"
         for d in rest:
-            if not isinstance(d, int) or d <= 0:
+            if not isinstance(d, int):
+                fill = ",".join(str(x) if isinstance(x, int) else n for x, n in zip(rest, hint[::2]))
                 raise UnsupportedError(
                     f"graph input {gin.name!r} has shape {dims}: only the batch dimension may "
-                    "be symbolic; fix the others with --input-shape C,H,W")
+                    f"be symbolic; fix the others with --input-shape {hint} (here {fill})")
+            if d <= 0:
+                raise ModelError(f"graph input {gin.name!r} has shape {dims}: dimension {d} is "
+                                 f"not positive; re-export the model or fix it with "
+                                 f"--input-shape {hint}")
         shape = tuple(int(d) for d in rest) + (1,) * (3 - len(rest))
         if math.prod(shape) > MAX_ELEMENTS or max(shape) > (1 << 20):
             raise UnsupportedError(f"graph input {gin.name!r} has shape {dims}: "
                                    f"{math.prod(shape):,} elements per frame is beyond any FPGA "
-                                   "design bnnc can build")
+                                   "design bnnc can build; check the exported input shape or "
+                                   f"fix it with --input-shape {hint}")
         elem_name = onnx.TensorProto.DataType.Name(elem).lower()
         if elem == onnx.TensorProto.UINT8:
             kind = "pixel"
@@ -379,7 +426,9 @@ def _h_batchnorm(cv: _Converter, node: onnx.NodeProto) -> None:
             q = _dec(var[c]) + e
             if q <= 0:
                 raise ModelError(f"{_node_label(node)}: channel {c} has var + epsilon = "
-                                 f"{float(q)} <= 0; the variance must be positive")
+                                 f"{float(q):g} <= 0 (var {var[c]:g}, epsilon {eps:g}); a "
+                                 "variance must be positive: fix running_var in the checkpoint "
+                                 "(retrain or re-export)")
             s = _dec(gamma[c]) / q.sqrt()
             scales.append(s)
             shifts.append(_dec(beta[c]) - _dec(mean[c]) * s)
@@ -495,6 +544,12 @@ def _h_where(cv: _Converter, node: onnx.NodeProto) -> None:
     if c.kind != "cond":
         raise UnsupportedError(f"{_node_label(node)}: Where is supported only as a binarization "
                                "Where(x >= t, hi, lo) with constant hi and lo")
+    for name, what in ((node.input[1], "'true'"), (node.input[2], "'false'")):
+        if cv.vals[name].kind != "const":
+            raise UnsupportedError(
+                f"{_node_label(node)}: the {what} branch {name!r} is a computed tensor; bnnc "
+                "supports Where only as a binarization Where(x >= t, +1, -1) with constant "
+                "branches (bnnc.nn.Binarize exports that form)")
     hi = np.asarray(cv.const_of(node.input[1], node, "the 'true' value")).reshape(-1)
     lo = np.asarray(cv.const_of(node.input[2], node, "the 'false' value")).reshape(-1)
     if hi.size != 1 or lo.size != 1 or hi[0] == lo[0]:
@@ -754,8 +809,9 @@ def _h_conv(cv: _Converter, node: onnx.NodeProto) -> None:
     auto_pad = _attr(node, "auto_pad", b"NOTSET")
     auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
     if group != 1:
-        raise UnsupportedError(f"{_node_label(node)}: grouped/depth-wise convolution (group={group}) "
-                               "is not supported yet")
+        raise UnsupportedError(f"{_node_label(node)}: grouped/depth-wise convolution "
+                               f"(group={group}) is not supported yet; use group=1 (an ordinary "
+                               "nn.Conv2d / bnnc.nn.BinaryConv2d with groups=1)")
     if auto_pad not in ("NOTSET", "VALID"):
         raise UnsupportedError(f"{_node_label(node)}: auto_pad={auto_pad} is not supported; "
                                "export with explicit pads")
@@ -896,7 +952,8 @@ def _h_maxpool(cv: _Converter, node: onnx.NodeProto) -> None:
                                "ceil_mode is supported")
     if len(ks) != 2 or ks[0] != ks[1] or strides != ks:
         raise UnsupportedError(f"{_node_label(node)}: only square MaxPool with stride == kernel "
-                               f"is supported (kernel {ks}, strides {strides})")
+                               f"is supported, found kernel {ks} with strides {strides}; use "
+                               "non-overlapping pooling, e.g. MaxPool2d(2) (kernel 2, stride 2)")
     if len(node.output) > 1 and node.output[1]:
         raise UnsupportedError(f"{_node_label(node)}: MaxPool indices output is not supported")
     k = ks[0]
@@ -919,6 +976,30 @@ def _h_maxpool(cv: _Converter, node: onnx.NodeProto) -> None:
                                           shape=(C, H // k, W // k))
     else:
         raise UnsupportedError(f"{_node_label(node)}: MaxPool on a {v.kind} tensor is not supported")
+
+
+_HINTS = {
+    "activation": "hidden activations must be binary: binarize with Sign or "
+                  "GreaterOrEqual + Where(+1, -1) (bnnc.nn.Binarize exports that)",
+    "recurrent": "recurrent layers cannot be compiled; bnnc builds feed-forward networks of "
+                 "binary Conv/Gemm/MatMul layers",
+    "avgpool": "use MaxPool with stride == kernel (max-pooling binary values is exact)",
+}
+_OP_HINT = {
+    **{op: "activation" for op in ("Relu", "LeakyRelu", "PRelu", "Sigmoid", "HardSigmoid",
+                                   "Tanh", "Elu", "Selu", "Gelu", "Clip", "Softplus", "HardSwish")},
+    **{op: "recurrent" for op in ("LSTM", "GRU", "RNN", "Loop", "Scan")},
+    **{op: "avgpool" for op in ("AveragePool", "GlobalAveragePool")},
+}
+
+
+def _unsupported_hint(node: onnx.NodeProto, graph_outputs: set[str]) -> str:
+    if node.op_type in ("Softmax", "LogSoftmax") and set(node.output) & graph_outputs:
+        return ("a final (Log)Softmax does not change the predicted class: export the logits "
+                "(without the softmax) and apply it on the host if you need probabilities")
+    if node.op_type in _OP_HINT:
+        return _HINTS[_OP_HINT[node.op_type]]
+    return ("remove or replace it; supported: " + ", ".join(sorted(_HANDLERS)))
 
 
 _HANDLERS: dict[str, Callable[[_Converter, onnx.NodeProto], None]] = {

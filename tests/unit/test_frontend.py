@@ -13,7 +13,7 @@ from bnnc.frontend.load import load_onnx
 from bnnc.passes import run_pipeline
 
 from conftest import compare_with_onnxruntime
-from onnx_builder import Chain, run_onnxruntime
+from bnnc.testing import Chain, run_onnxruntime
 
 RNG = np.random.default_rng(1234)
 

@@ -18,7 +18,7 @@ from bnnc.passes.fold import parse_fold_spec
 from bnnc.serialize import load_graph, save_graph
 from bnnc.targets import TARGETS
 
-from onnx_builder import Chain
+from bnnc.testing import Chain
 
 RNG = np.random.default_rng(7)
 

@@ -1,4 +1,10 @@
-"""A tiny ONNX graph builder for tests: random BNNs of chosen shapes, written with onnx.helper."""
+"""Build random binary networks as ONNX files: for tests, benchmarks and trying bnnc out.
+
+:class:`Chain` writes a single-input graph op by op with ``onnx.helper``;
+:func:`cnv_w1a1` and :func:`tfc_w1a1` build the BNN-PYNQ topologies with random +-1
+weights and random BatchNorm statistics (throughput and bit-exactness do not depend on
+trained values).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+
+__all__ = ["Chain", "cnv_w1a1", "tfc_w1a1", "run_onnxruntime"]
 
 
 class Chain:
@@ -114,3 +122,47 @@ def run_onnxruntime(path: str | Path, x: np.ndarray) -> np.ndarray:
 
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return sess.run(None, {sess.get_inputs()[0].name: x})[0]
+
+
+def cnv_w1a1(path: str | Path, seed: int = 0, classes: int = 10) -> Path:
+    """BNN-PYNQ's CNV topology: 3x32x32 uint8; convs 64, 64, pool, 128, 128, pool, 256, 256
+    (3x3, no padding); dense 512, 512, ``classes``; BatchNorm + sign after every layer but
+    the last (which ends in a BatchNorm affine)."""
+    b = Chain((3, 32, 32), seed=seed)
+    b.cast_float()
+    b.scalar("Div", 255.0)
+    cin = 3
+    for i, cout in enumerate((64, 64, 128, 128, 256, 256)):
+        b.conv(cin, cout)
+        b.batchnorm(cout, spread=40.0 if i == 0 else 4.0)
+        b.binarize()
+        if i in (1, 3):
+            b.maxpool(2)
+        cin = cout
+    b.flatten()
+    for fin, fout in ((256, 512), (512, 512)):
+        b.gemm(fin, fout)
+        b.batchnorm(fout)
+        b.binarize()
+    b.gemm(512, classes)
+    b.batchnorm(classes)
+    b.build(path)
+    return Path(path)
+
+
+def tfc_w1a1(path: str | Path, seed: int = 0, hidden: int = 64, classes: int = 10) -> Path:
+    """FINN's TFC topology: 28x28 uint8 image, three binary dense layers of ``hidden``."""
+    b = Chain((1, 28, 28), seed=seed)
+    b.cast_float()
+    b.scalar("Div", 255.0)
+    b.flatten()
+    fin = 784
+    for _ in range(3):
+        b.gemm(fin, hidden)
+        b.batchnorm(hidden)
+        b.binarize()
+        fin = hidden
+    b.gemm(fin, classes)
+    b.batchnorm(classes)
+    b.build(path)
+    return Path(path)
