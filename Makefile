@@ -5,10 +5,21 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.bnnc-installed
+# Debian packages the tests need: g++ (C-simulation), tclsh (Tcl syntax checks).
+SYSDEPS := g++:g++ tclsh:tcl
 
-.PHONY: all venv demo test test-fast clean bench
+.PHONY: all venv sysdeps demo test test-fast bench clean
 
 all: test
+
+sysdeps:
+	@missing=""; for pair in $(SYSDEPS); do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
+	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq $$missing; fi; \
+	fi
 
 $(STAMP): requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,19 +28,19 @@ $(STAMP): requirements-dev.txt pyproject.toml
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-venv: $(STAMP)
+venv: sysdeps $(STAMP)
 
-demo: $(STAMP)
+demo: venv
 	$(PY) examples/digits/demo.py
 
-test: $(STAMP)
+test: venv
 	$(PY) -m pytest -q -ra tests
 
-test-fast: $(STAMP)
+test-fast: venv
 	$(PY) -m pytest -q -ra -m "not slow and not train" tests
 
-bench: $(STAMP)
+bench: venv
 	$(PY) bench/compile_time.py
 
 clean:
-	rm -rf build .pytest_cache
+	rm -rf build .pytest_cache .bnnc-cache
