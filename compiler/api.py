@@ -72,6 +72,13 @@ class Project:
             return self.spec.unpack(out, q.shape[0])
         raise UsageError(f"backend {backend!r} gives no integer scores; use one of golden, csim")
 
+    def locate_csim_mismatch(self, x: np.ndarray, frame: int) -> str:
+        """Trace frame ``frame`` of ``x`` through C-simulation; name the first bad layer."""
+        from .csim import locate_mismatch
+
+        q = self.spec.quantize(x)[frame: frame + 1]
+        return locate_mismatch(self.graph, self.hls_dir, self._pack(q), q[0])
+
     def _pack(self, q: np.ndarray) -> np.ndarray:
         from .host.packing import pack_frames
 

@@ -137,9 +137,11 @@ def cmd_csim(args: argparse.Namespace) -> int:
         if not np.array_equal(s, g):
             bad = np.argwhere(s != g)
             i, j = (int(v) for v in bad[0])
+            where = proj.locate_csim_mismatch(x, i)
             raise SimulationMismatch(
                 f"C-simulation differs from golden in {len(np.unique(bad[:, 0]))} of {len(g)} "
-                f"frame(s); first: frame {i}, output {j}: csim {s[i, j]}, golden {g[i, j]}")
+                f"frame(s); first: frame {i}, output {j}: csim {s[i, j]}, golden {g[i, j]}\n"
+                f"{where}")
     y = s if args.raw else proj.spec.scores_to_output(s)
     _save_npy(args.outputs, y)
     check = "" if args.no_check else ", equal to golden"

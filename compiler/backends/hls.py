@@ -27,7 +27,7 @@ from .. import hls_templates as _templates
 TEMPLATE_DIR = Path(_templates.__file__).resolve().parent
 
 STATIC_HEADERS = ("bnnc_common.h", "bnnc_width_convert.h", "bnnc_sliding_window.h",
-                  "bnnc_matvec.h", "bnnc_pool.h")
+                  "bnnc_matvec.h", "bnnc_pool.h", "bnnc_trace.h")
 
 # node class -> kernel function of the static headers
 KERNEL_OF: dict[type, str] = {

@@ -248,7 +248,8 @@ class _Converter:
         hint = "C,H,W" if len(rest) == 3 else "F"
         for d in rest:
             if not isinstance(d, int):
-                fill = ",".join(str(x) if isinstance(x, int) else n for x, n in zip(rest, hint[::2]))
+                fill = ",".join(str(x) if isinstance(x, int) else n
+                                for x, n in zip(rest, hint.split(",")))
                 raise UnsupportedError(
                     f"graph input {gin.name!r} has shape {dims}: only the batch dimension may "
                     f"be symbolic; fix the others with --input-shape {hint} (here {fill})")
@@ -667,7 +668,10 @@ def _binary_weights(w: np.ndarray, node: onnx.NodeProto) -> tuple[np.ndarray, np
         raise ModelError(f"{_node_label(node)}: the weights hold non-finite values")
     mag = np.abs(flat)
     alpha = mag[:, 0].copy()
-    bad = (mag != alpha[:, None]) | (mag == 0)
+    # An all-zero row is a channel scaled by 0 (BatchNorm gamma == 0 folded in by the
+    # exporter): its output is the bias alone, so any signs with alpha = 0 are exact.
+    zero_row = (mag == 0).all(axis=1)
+    bad = ((mag != alpha[:, None]) | (mag == 0)) & ~zero_row[:, None]
     if bad.any():
         f, i = np.argwhere(bad)[0]
         vals = np.unique(flat[f])[:6]

@@ -143,3 +143,22 @@ def test_installed_wheel_finds_its_templates(tmp_path):
                          cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+@pytest.mark.csim
+def test_csim_mismatch_names_the_first_bad_layer(tmp_path, capsys):
+    """Corrupt one threshold of fc2 in the generated ROMs: csim must fail and name fc2."""
+    proj = bnnc.compile(DIGITS / "tfc.onnx", tmp_path / "b")
+    params = proj.hls_dir / "bnnc_params.h"
+    text = params.read_text()
+    start = text.index("fc2_t[")
+    brace = text.index("{{", start) + 2
+    end = text.index(",", brace)
+    params.write_text(text[:brace] + "-1000" + text[end:])  # fc2 neuron 0 now always fires
+    np.save(tmp_path / "x.npy", X[:50])
+    rc = cli(["csim", str(tmp_path / "b"), "--inputs", str(tmp_path / "x.npy"),
+              "--outputs", str(tmp_path / "y.npy")])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "C-simulation differs from golden" in err
+    assert "first differing layer output: fc2 (MatVec), word 0" in err

@@ -201,3 +201,17 @@ def test_dynamic_batch_and_legacy_style_constant_weights(tmp_path):
     p = tmp_path / "m.onnx"
     b.build(p)
     _check(p, _u8(50, 1, 4, 4))
+
+
+def test_folded_batchnorm_with_gamma_zero_gives_a_constant_channel(tmp_path):
+    """The exporter folds gamma == 0 into an all-zero weight row: a constant channel."""
+    b = Chain((1, 6, 6), seed=11)
+    b.cast_float()
+    b.conv(1, 4, pad=1, scale=np.array([0.5, 0.0, -1.0, 0.0]), bias=True)
+    b.binarize()
+    b.flatten(); b.gemm(4 * 36, 3)
+    p = tmp_path / "m.onnx"
+    b.build(p)
+    graph, _ = _check(p, _u8(50, 1, 6, 6))
+    th = next(n for n in graph if isinstance(n, ir.Threshold))
+    assert graph.consts[th.thresholds].shape == (4,)
