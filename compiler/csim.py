@@ -15,8 +15,10 @@ from .tools import cache_dir, find_ap_types, find_cxx
 
 __all__ = ["build_csim", "run_csim", "CXXFLAGS"]
 
-CXXFLAGS = ("-std=c++14", "-O1", "-Wall", "-Wextra", "-Werror", "-Wno-unknown-pragmas",
-            "-Wno-unused-parameter", "-Wno-unused-label")
+# -fno-exceptions: g++ otherwise emits a cleanup region per element of every large ROM
+# initializer of ap_uint objects (minutes of compile time for a CNV).
+CXXFLAGS = ("-std=c++14", "-O1", "-fno-exceptions", "-Wall", "-Wextra", "-Werror",
+            "-Wno-unknown-pragmas", "-Wno-unused-parameter", "-Wno-unused-label")
 
 
 def _digest(hls_dir: Path, cxx: str, ap_types: Path, flags: tuple[str, ...]) -> str:

@@ -55,6 +55,39 @@ struct bnnc_axis_t {
 
 namespace bnnc {
 
+// Element types of the generated constant memories (weights, thresholds, masks).
+// Synthesis sees exact-width ap_uint/ap_int ROMs. C-simulation stores the same values
+// as plain integers (g++ compiles large aggregate initializers of ap_uint objects very
+// slowly) -- the initializer text is identical, so C-simulation checks the very data that
+// is synthesized. Kernels convert an element to ap_uint/ap_int where they read it.
+#ifdef __SYNTHESIS__
+template <unsigned W>
+struct rom_u {
+    typedef ap_uint<W> t;
+};
+template <unsigned W>
+struct rom_s {
+    typedef ap_int<W> t;
+};
+#else
+template <unsigned W, bool WIDE = (W > 64)>
+struct rom_u {
+    typedef unsigned long long t;
+};
+template <unsigned W>
+struct rom_u<W, true> {
+    typedef ap_uint<W> t;
+};
+template <unsigned W, bool WIDE = (W > 64)>
+struct rom_s {
+    typedef long long t;
+};
+template <unsigned W>
+struct rom_s<W, true> {
+    typedef ap_int<W> t;
+};
+#endif
+
 // Bits needed to represent the unsigned value n (at least 1).
 constexpr unsigned bits_for(unsigned long long n) {
     unsigned b = 1;
@@ -95,10 +128,22 @@ struct popcount_tree<1> {
 }  // namespace detail
 
 // Number of set bits of x, in bits_for(N) bits.
+// Synthesis (and C-simulation with BNNC_POPCOUNT_TREE defined, as the kernel tests do)
+// uses the adder tree; whole-network C-simulation counts 64-bit chunks with the compiler
+// builtin, which gives the same number an order of magnitude faster.
 template <unsigned N>
 ap_uint<bits_for(N)> popcount(const ap_uint<N>& x) {
 #pragma HLS INLINE
+#if defined(__SYNTHESIS__) || defined(BNNC_POPCOUNT_TREE)
     return detail::popcount_tree<N>::count(x);
+#else
+    unsigned n = 0;
+    for (unsigned lo = 0; lo < N; lo += 64) {
+        const unsigned hi = (lo + 63 < N) ? lo + 63 : N - 1;
+        n += (unsigned)__builtin_popcountll(x(hi, lo).to_uint64());
+    }
+    return ap_uint<bits_for(N)>(n);
+#endif
 }
 
 // AXI4-Stream -> internal stream: copies the data of `words` words (all frames

@@ -15,11 +15,12 @@
 //
 //   template <class CFG>
 //   void bnnc::matvec_threshold(hls::stream<ap_uint<SIMD*IN_BITS + MASKED>>& in,
-//       hls::stream<ap_uint<PE>>& out, const ap_uint<SIMD> w[PE][TILES],
-//       const ap_int<ACC_BITS> thr[PE][NF], const ap_uint<1> inv[PE][NF], unsigned reps);
+//       hls::stream<ap_uint<PE>>& out, const rom_u<SIMD>::t w[PE][TILES],
+//       const rom_s<ACC_BITS>::t thr[PE][NF], const rom_u<1>::t inv[PE][NF], unsigned reps);
+//   (rom_u/rom_s: ap_uint/ap_int for synthesis, plain integers in C-simulation; bnnc_common.h)
 //   template <class CFG>
 //   void bnnc::matvec_scores(hls::stream<ap_uint<SIMD*IN_BITS + MASKED>>& in,
-//       hls::stream<ap_uint<PE*OUT_BITS>>& out, const ap_uint<SIMD> w[PE][TILES],
+//       hls::stream<ap_uint<PE*OUT_BITS>>& out, const rom_u<SIMD>::t w[PE][TILES],
 //       unsigned reps);
 //
 // Stream format. Input per frame: PIXELS vectors of SF words; word sf holds
@@ -111,13 +112,13 @@ typename matvec_contrib<CFG>::type matvec_contribution(const ap_uint<CFG::SIMD>&
 // accumulators (restarting them at sf == 0).
 template <class CFG>
 void matvec_accumulate(ap_int<CFG::ACC_BITS> acc[CFG::PE],
-                       const ap_uint<CFG::SIMD> w[CFG::PE][matvec_dims<CFG>::TILES], unsigned tile,
+                       const typename rom_u<CFG::SIMD>::t w[CFG::PE][matvec_dims<CFG>::TILES], unsigned tile,
                        const ap_uint<matvec_dims<CFG>::IN_W>& x, bool first) {
 #pragma HLS INLINE
     for (unsigned pe = 0; pe < CFG::PE; pe++) {
 #pragma HLS UNROLL
         const ap_int<CFG::ACC_BITS> base = first ? ap_int<CFG::ACC_BITS>(0) : acc[pe];
-        acc[pe] = base + matvec_contribution<CFG>(w[pe][tile], x);
+        acc[pe] = base + matvec_contribution<CFG>(ap_uint<CFG::SIMD>(w[pe][tile]), x);
     }
 }
 
@@ -154,9 +155,9 @@ void matvec_advance(unsigned& sf, unsigned& nf, unsigned& tile) {
 template <class CFG>
 void matvec_threshold(hls::stream<ap_uint<CFG::SIMD * CFG::IN_BITS + CFG::MASKED> >& in,
                       hls::stream<ap_uint<CFG::PE> >& out,
-                      const ap_uint<CFG::SIMD> w[CFG::PE][matvec_dims<CFG>::TILES],
-                      const ap_int<CFG::ACC_BITS> thr[CFG::PE][matvec_dims<CFG>::NF],
-                      const ap_uint<1> inv[CFG::PE][matvec_dims<CFG>::NF], unsigned reps) {
+                      const typename rom_u<CFG::SIMD>::t w[CFG::PE][matvec_dims<CFG>::TILES],
+                      const typename rom_s<CFG::ACC_BITS>::t thr[CFG::PE][matvec_dims<CFG>::NF],
+                      const typename rom_u<1>::t inv[CFG::PE][matvec_dims<CFG>::NF], unsigned reps) {
 #pragma HLS ARRAY_PARTITION variable=w complete dim=1
 #pragma HLS ARRAY_PARTITION variable=thr complete dim=1
 #pragma HLS ARRAY_PARTITION variable=inv complete dim=1
@@ -179,7 +180,7 @@ void matvec_threshold(hls::stream<ap_uint<CFG::SIMD * CFG::IN_BITS + CFG::MASKED
                 ap_uint<PE> bits = 0;
                 for (unsigned pe = 0; pe < PE; pe++) {
 #pragma HLS UNROLL
-                    const bool ge = acc[pe] >= thr[pe][nf];
+                    const bool ge = acc[pe] >= ap_int<CFG::ACC_BITS>(thr[pe][nf]);
                     bits[pe] = ge != bool(inv[pe][nf]);
                 }
                 out.write(bits);
@@ -192,7 +193,7 @@ void matvec_threshold(hls::stream<ap_uint<CFG::SIMD * CFG::IN_BITS + CFG::MASKED
 template <class CFG>
 void matvec_scores(hls::stream<ap_uint<CFG::SIMD * CFG::IN_BITS + CFG::MASKED> >& in,
                    hls::stream<ap_uint<CFG::PE * CFG::OUT_BITS> >& out,
-                   const ap_uint<CFG::SIMD> w[CFG::PE][matvec_dims<CFG>::TILES], unsigned reps) {
+                   const typename rom_u<CFG::SIMD>::t w[CFG::PE][matvec_dims<CFG>::TILES], unsigned reps) {
 #pragma HLS ARRAY_PARTITION variable=w complete dim=1
     typedef matvec_dims<CFG> D;
     static const unsigned PE = CFG::PE, SF = D::SF, CYCLES = D::CYCLES, OUT_BITS = CFG::OUT_BITS;

@@ -3,7 +3,7 @@
 //   struct my_pool { static const unsigned C, H, W, K, SIMD; };
 //   template <class CFG>
 //   void bnnc::maxpool(hls::stream<ap_uint<SIMD>>& in, hls::stream<ap_uint<SIMD>>& out,
-//                      const ap_uint<SIMD> and_mask[C/SIMD], unsigned reps);
+//                      const rom_u<SIMD>::t and_mask[C/SIMD], unsigned reps);
 //
 // Stream format. Input per frame: H*W*(C/SIMD) words in the order (y, x, cb),
 // bipolar bits (1 = +1), channel cb*SIMD at the LSB. Output per frame:
@@ -48,7 +48,7 @@ ap_uint<N> pool_merge(const ap_uint<N>& a, const ap_uint<N>& b, const ap_uint<N>
 
 template <class CFG>
 void maxpool(hls::stream<ap_uint<CFG::SIMD> >& in, hls::stream<ap_uint<CFG::SIMD> >& out,
-             const ap_uint<CFG::SIMD> and_mask[CFG::C / CFG::SIMD], unsigned reps) {
+             const typename rom_u<CFG::SIMD>::t and_mask[CFG::C / CFG::SIMD], unsigned reps) {
     typedef pool_dims<CFG> D;
     static const unsigned H = CFG::H, W = CFG::W, K = CFG::K, SIMD = CFG::SIMD;
     static const unsigned CB = D::CB, OH = D::OH, OW = D::OW, CYCLES = D::IN_WORDS;
@@ -73,7 +73,7 @@ void maxpool(hls::stream<ap_uint<CFG::SIMD> >& in, hls::stream<ap_uint<CFG::SIMD
             const bool used = y < OH * K && x < OW * K;
             if (used) {
                 const unsigned col = ox * CB + cb;
-                const ap_uint<SIMD> m = and_mask[cb];
+                const ap_uint<SIMD> m = ap_uint<SIMD>(and_mask[cb]);
                 // oldest shift-register entry = the same channel block one column left
                 const ap_uint<SIMD> left = hreg[CB - 1];
                 const ap_uint<SIMD> hrow = (kx == 0) ? v : detail::pool_merge<SIMD>(left, v, m);

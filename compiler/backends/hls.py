@@ -70,6 +70,7 @@ def _env() -> jinja2.Environment:
 
 
 def _c_literal(value: int, bits: int) -> str:
+    """A ROM element initializer (rom_u<bits>::t: an integer up to 64 bits, else ap_uint)."""
     if bits <= 64:
         return f"0x{value:x}ULL" if bits > 32 else f"0x{value:x}"
     return f'ap_uint<{bits}>("0x{value:x}", 16)'
@@ -165,16 +166,16 @@ def _instances(graph: ir.Graph) -> tuple[list[_Instance], list[dict[str, object]
                           ("PIXELS", h * w), ("IN_BITS", n.in_dtype.bits), ("DOMAIN", domain),
                           ("ACC_BITS", n.acc_bits), ("OUT_BITS", 32), ("MASKED", bool(n.masked))]
             words = matvec_weight_words(graph.consts[n.weights], n.pe, n.simd)
-            ins.roms.append(_Rom(ctype=f"ap_uint<{n.simd}>", name=f"{n.name}_w",
+            ins.roms.append(_Rom(ctype=f"bnnc::rom_u<{n.simd}>::t", name=f"{n.name}_w",
                                  dims=f"[{n.pe}][{nf * sf}]",
                                  init=_nested(words, lambda v: _c_literal(int(v), n.simd))))
             if thr:
                 assert n.invert is not None
                 t = graph.consts[n.thresholds].astype(np.int64).reshape(nf, n.pe).T.tolist()
                 inv = graph.consts[n.invert].astype(np.int64).reshape(nf, n.pe).T.tolist()
-                ins.roms.append(_Rom(ctype=f"ap_int<{n.acc_bits}>", name=f"{n.name}_t",
+                ins.roms.append(_Rom(ctype=f"bnnc::rom_s<{n.acc_bits}>::t", name=f"{n.name}_t",
                                      dims=f"[{n.pe}][{nf}]", init=_nested(t, str)))
-                ins.roms.append(_Rom(ctype="ap_uint<1>", name=f"{n.name}_inv",
+                ins.roms.append(_Rom(ctype="bnnc::rom_u<1>::t", name=f"{n.name}_inv",
                                      dims=f"[{n.pe}][{nf}]", init=_nested(inv, str)))
             insts.append(ins)
         elif isinstance(n, ir.Pool):
@@ -188,7 +189,7 @@ def _instances(graph: ir.Graph) -> tuple[list[_Instance], list[dict[str, object]
                             inp=src_stream(n.inputs[0]), out=add_stream(n.name, n.simd))
             ins.params = [("C", n.channels), ("H", n.height), ("W", n.width), ("K", n.kernel),
                           ("SIMD", n.simd)]
-            ins.roms.append(_Rom(ctype=f"ap_uint<{n.simd}>", name=f"{n.name}_and", dims=f"[{cb}]",
+            ins.roms.append(_Rom(ctype=f"bnnc::rom_u<{n.simd}>::t", name=f"{n.name}_and", dims=f"[{cb}]",
                                  init=_nested(words, lambda v: _c_literal(int(v), n.simd))))
             insts.append(ins)
         else:

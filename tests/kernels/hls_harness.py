@@ -41,7 +41,10 @@ __all__ = ["Array", "Testbench", "CXXFLAGS", "TEMPLATES", "build", "build_all", 
            "compile_source", "CsimError"]
 
 TEMPLATES = Path(bnnc.hls_templates.__file__).resolve().parent
-CXXFLAGS = ("-std=c++17", "-O1", "-Wall", "-Wextra", "-Werror", "-Wno-unknown-pragmas")
+# BNNC_POPCOUNT_TREE: kernel tests exercise the synthesizable popcount adder tree (the
+# whole-network C-simulation uses a faster equivalent, see bnnc_common.h).
+CXXFLAGS = ("-std=c++17", "-O1", "-Wall", "-Wextra", "-Werror", "-Wno-unknown-pragmas",
+            "-DBNNC_POPCOUNT_TREE")
 
 
 class CsimError(RuntimeError):
@@ -56,6 +59,21 @@ class Array:
     ctype: str
     bits: int
     dims: tuple[int, ...]
+
+    @property
+    def aptype(self) -> str:
+        """The exact-width type the values have (``ctype``, e.g. ap_int<9>)."""
+        return self.ctype
+
+    @property
+    def romtype(self) -> str:
+        """The element type generated ROMs use (bnnc::rom_u/rom_s, see bnnc_common.h)."""
+        kind, bits = self.ctype.rstrip(">").split("<")
+        if kind == "ap_uint":
+            return f"bnnc::rom_u<{bits}>::t"
+        if kind == "ap_int":
+            return f"bnnc::rom_s<{bits}>::t"
+        return self.ctype
 
     @property
     def size(self) -> int:
@@ -91,9 +109,9 @@ class Testbench:
         loads = []
         for a in self.arrays:
             dims = "".join(f"[{d}]" for d in a.dims)
-            decls.append(f"static {a.ctype} {a.name}{dims};")
+            decls.append(f"static {a.romtype} {a.name}{dims};")
             first = a.name + "[0]" * len(a.dims)
-            loads.append(f'    if (!load_array<{a.ctype}, {a.bits}>(dir + "/{a.name}.txt", '
+            loads.append(f'    if (!load_array<{a.romtype}, {a.aptype}, {a.bits}>(dir + "/{a.name}.txt", '
                          f'&{first}, {a.size})) return 2;')
         includes = "\n".join(f'#include "{h}"' for h in (self.header, *self.extra_headers))
         return _TB.format(includes=includes, fields="\n".join(fields), decls="\n".join(decls),
@@ -144,7 +162,7 @@ static void write_hex(FILE* f, const ap_uint<N>& v) {{
     std::fputc('\\n', f);
 }}
 
-template <class T, int N>
+template <class T, class AP, int N>
 static bool load_array(const std::string& path, T* dst, unsigned count) {{
     FILE* f = std::fopen(path.c_str(), "r");
     if (!f) {{ std::fprintf(stderr, "cannot open %s\\n", path.c_str()); return false; }}
@@ -155,7 +173,7 @@ static bool load_array(const std::string& path, T* dst, unsigned count) {{
             std::fclose(f);
             return false;
         }}
-        dst[i] = T(v);
+        dst[i] = T(AP(v));  // via the exact-width type: sign-extends ap_int values
     }}
     std::fclose(f);
     return true;

@@ -490,9 +490,9 @@ void inst(hls::stream<ap_uint<2> >& a, hls::stream<ap_uint<3> >& b) {
     "bnnc_matvec.h": """
 struct cfg { static const unsigned MW = 36, MH = 8, PE = 2, SIMD = 4, PIXELS = 9, IN_BITS = 1,
              DOMAIN = 1, ACC_BITS = 8, OUT_BITS = 16; static const bool MASKED = true; };
-extern const ap_uint<4> w[2][36];
-extern const ap_int<8> thr[2][4];
-extern const ap_uint<1> inv[2][4];
+extern const bnnc::rom_u<4>::t w[2][36];
+extern const bnnc::rom_s<8>::t thr[2][4];
+extern const bnnc::rom_u<1>::t inv[2][4];
 void inst(hls::stream<ap_uint<5> >& a, hls::stream<ap_uint<2> >& b,
           hls::stream<ap_uint<5> >& c, hls::stream<ap_uint<32> >& d) {
     bnnc::matvec_threshold<cfg>(a, b, w, thr, inv, 1);
@@ -500,7 +500,7 @@ void inst(hls::stream<ap_uint<5> >& a, hls::stream<ap_uint<2> >& b,
 }""",
     "bnnc_pool.h": """
 struct cfg { static const unsigned C = 6, H = 5, W = 7, K = 2, SIMD = 3; };
-extern const ap_uint<3> m[2];
+extern const bnnc::rom_u<3>::t m[2];
 void inst(hls::stream<ap_uint<3> >& a, hls::stream<ap_uint<3> >& b) {
     bnnc::maxpool<cfg>(a, b, m, 1);
 }""",
