@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 __all__ = ["BnncError", "ModelError", "UnsupportedError", "FoldingError", "ToolError",
-           "SimulationMismatch", "UsageError"]
+           "SimulationMismatch", "UsageError", "InternalError"]
 
 
 class BnncError(Exception):
@@ -36,3 +36,9 @@ class SimulationMismatch(BnncError):
 
 class UsageError(BnncError):
     """Bad command-line or API arguments (missing files, wrong input shape, ...)."""
+
+
+class InternalError(BnncError):
+    """bnnc produced something it should not have (a bug: please report it; exit code 1)."""
+
+    exit_code = 1

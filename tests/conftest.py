@@ -13,6 +13,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 REPO = Path(__file__).resolve().parent.parent
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-snapshots", action="store_true",
+                     help="rewrite tests/snapshots/ from the current generator output")
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _bnnc_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Cache compiled simulators in the repo's git-ignored .bnnc-cache/ across runs."""

@@ -16,6 +16,8 @@ import numpy as np
 
 from .. import __version__, ir
 from ..cost import shape_of, stream_bits
+from ..errors import InternalError
+from .hls_check import check_files
 from ..targets import Target
 
 __all__ = ["generate_hls", "TEMPLATE_DIR", "STATIC_HEADERS", "KERNEL_OF"]
@@ -239,4 +241,11 @@ def generate_hls(graph: ir.Graph, out_dir: str | Path, target: Target, model: st
         dst = out / "include" / h
         shutil.copyfile(TEMPLATE_DIR / h, dst)
         written.append(dst)
+    synthesized = [p for p in written if p.suffix in (".h", ".cpp") and p.name != "tb_bnnc.cpp"]
+    findings = check_files(synthesized)
+    if findings:
+        f = findings[0]
+        raise InternalError(f"generated HLS code uses a construct Vitis HLS cannot synthesize "
+                            f"({len(findings)} finding(s)); first: {Path(f.file).name}:{f.line}: "
+                            f"[{f.rule}] {f.message}. This is a bnnc bug: please report it")
     return written
