@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import tempfile
@@ -65,6 +66,7 @@ def main() -> int:
     rows = []
     with tempfile.TemporaryDirectory() as td:
         work = Path(td)
+        os.environ["BNNC_CACHE"] = str(work / "cache")  # cold C-simulation builds
         cnv = cnv_w1a1(work / "cnv_w1a1.onnx")
         tfc = tfc_w1a1(work / "tfc_w1a1.onnx")
         rows.append(run("cnv-w1a1 (bnn-pynq fold)", cnv, work, BNN_PYNQ_CNV_FOLD, args.frames))

@@ -72,6 +72,22 @@ class Project:
             return self.spec.unpack(out, q.shape[0])
         raise UsageError(f"backend {backend!r} gives no integer scores; use one of golden, csim")
 
+    def output_tolerance(self) -> np.ndarray:
+        """Per-output bound on |outputs - onnxruntime's float32 outputs| (DESIGN.md s. 1).
+
+        The host computes ``scale * s + bias`` exactly (float64, then rounded to float32);
+        onnxruntime sums the last layer's MW terms in float32. Its rounding error is bounded
+        relative to the magnitude of those terms, not of the result (which may cancel to
+        near zero): ``16 * eps32 * (|scale| * MW * max|x| + |bias|)`` per output.
+        """
+        last = self.graph.node(self.graph.output.inputs[0])
+        while not isinstance(last, ir.MatVec):
+            last = self.graph.node(last.inputs[0])
+        emax = 255 if last.in_dtype.bits == 8 else 1
+        scale = np.abs(np.asarray(self.spec.scale, dtype=np.float64))
+        bias = np.abs(np.asarray(self.spec.bias, dtype=np.float64))
+        return 16 * float(np.finfo(np.float32).eps) * (scale * last.mw * emax + bias)
+
     def locate_csim_mismatch(self, x: np.ndarray, frame: int) -> str:
         """Trace frame ``frame`` of ``x`` through C-simulation; name the first bad layer."""
         from .csim import locate_mismatch

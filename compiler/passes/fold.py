@@ -21,15 +21,38 @@ def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
+# Widest stream word and weight word a kernel may use: ap_int's default limit, and wider
+# words would be hard to route anyway.
+MAX_WORD_BITS = 1024
+
+
 def legal_folds(graph: ir.Graph, node: ir.Node) -> dict[str, list[int]]:
-    """Legal values of each folding parameter of ``node``."""
+    """Legal values of each folding parameter of ``node``.
+
+    PE divides the output channels, SIMD divides the input channels of a conv (the inputs
+    of a dense layer); no stream or weight word may exceed MAX_WORD_BITS.
+    """
     if isinstance(node, ir.MatVec):
         src = graph.node(node.inputs[0])
         simd_of = src.channels if isinstance(src, ir.SlidingWindow) else node.mw
-        return {"pe": _divisors(node.mh), "simd": _divisors(simd_of)}
+        out_bits = 1 if node.thresholds is not None else 32
+        ebits = node.in_dtype.bits
+        return {"pe": [d for d in _divisors(node.mh) if d * out_bits <= MAX_WORD_BITS],
+                "simd": [d for d in _divisors(simd_of)
+                         if d * ebits + int(node.masked) <= MAX_WORD_BITS]}
     if isinstance(node, ir.Pool):
-        return {"simd": _divisors(node.channels)}
+        return {"simd": [d for d in _divisors(node.channels) if d <= MAX_WORD_BITS]}
     return {}
+
+
+def _limit_text(graph: ir.Graph, node: ir.Node, param: str) -> str:
+    if isinstance(node, ir.MatVec):
+        src = graph.node(node.inputs[0])
+        n = node.mh if param == "pe" else (src.channels if isinstance(src, ir.SlidingWindow)
+                                           else node.mw)
+    else:
+        n = node.channels  # type: ignore[attr-defined]
+    return f"{param} must divide {n} and keep words within {MAX_WORD_BITS} bits"
 
 
 def parse_fold_spec(text: str) -> dict[str, dict[str, int]]:
@@ -77,9 +100,9 @@ class Fold:
                     raise FoldingError(f"layer {layer!r} has no parameter {p!r}; it has "
                                        f"{', '.join(legal)}")
                 if v not in legal[p]:
-                    raise FoldingError(f"illegal folding {layer}.{p}={v}: {p} must divide "
-                                       f"{max(legal[p])}; legal values: "
-                                       f"{', '.join(map(str, legal[p]))}")
+                    raise FoldingError(f"illegal folding {layer}.{p}={v}: "
+                                       f"{_limit_text(graph, graph.node(layer), p)}; legal "
+                                       f"values: {', '.join(map(str, legal[p]))}")
         state: dict[str, dict[str, int]] = {}
         for n in graph:
             legal = legal_folds(graph, n)

@@ -94,8 +94,8 @@ def test_fold_overrides_are_honoured(tmp_path):
 
 
 @pytest.mark.parametrize("spec, message", [
-    ({"conv2": {"pe": 3}}, "illegal folding conv2.pe=3: pe must divide 16; legal values: 1, 2, 4, 8, 16"),
-    ({"conv2": {"simd": 16}}, "illegal folding conv2.simd=16: simd must divide 8; legal values: 1, 2, 4, 8"),
+    ({"conv2": {"pe": 3}}, "illegal folding conv2.pe=3: pe must divide 16 and keep words within 1024 bits; legal values: 1, 2, 4, 8, 16"),
+    ({"conv2": {"simd": 16}}, "illegal folding conv2.simd=16: simd must divide 8 and keep words within 1024 bits; legal values: 1, 2, 4, 8"),
     ({"conv9": {"pe": 1}}, "--fold names layer 'conv9', which has no folding"),
     ({"conv2": {"lanes": 2}}, "layer 'conv2' has no parameter 'lanes'"),
 ])
