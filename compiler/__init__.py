@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from .errors import BnncError
 
@@ -39,7 +39,3 @@ def load_project(path: str | Path) -> "Project":
     from .api import load_project as _load
 
     return _load(path)
-
-
-def __getattr__(name: str) -> Any:
-    raise AttributeError(f"module 'bnnc' has no attribute {name!r}")

@@ -15,7 +15,7 @@ import bnnc
 from bnnc import ir
 from bnnc.testing import Chain
 
-from conftest import compare_with_onnxruntime
+from conftest import REPO, compare_with_onnxruntime
 
 RNG = np.random.default_rng(99)
 
@@ -98,3 +98,39 @@ def test_random_model_csim_equals_golden_and_onnxruntime(tmp_path, name):
     if name == "quantized_input":
         pool = next(n for n in proj.graph if isinstance(n, ir.Pool))
         assert pool.and_mask is not None and proj.graph.consts[pool.and_mask].any()
+
+
+def test_model_with_external_data_loads(tmp_path):
+    """torch 2.13 writes weights to model.onnx.data beside model.onnx by default."""
+    import onnx
+
+    src = onnx.load(str(REPO / "examples" / "digits" / "tfc.onnx"))
+    onnx.save(src, str(tmp_path / "ext.onnx"), save_as_external_data=True,
+              all_tensors_to_one_file=True, location="ext.onnx.data", size_threshold=0)
+    assert (tmp_path / "ext.onnx.data").exists()
+    proj = bnnc.compile(tmp_path / "ext.onnx", tmp_path / "b")
+    x = np.load(REPO / "examples" / "digits" / "data" / "x_test.npy")[:50]
+    ref = bnnc.compile(REPO / "examples" / "digits" / "tfc.onnx", tmp_path / "c")
+    assert np.array_equal(proj.scores(x), ref.scores(x))
+
+
+@pytest.mark.csim
+def test_cnv_w1a1_with_bnn_pynq_folding(tmp_path):
+    """The CNV-W1A1 topology: C-simulation == golden, outputs within the bound of onnxruntime."""
+    import sys
+
+    sys.path.insert(0, str(REPO / "bench"))
+    from compile_time import BNN_PYNQ_CNV_FOLD
+
+    from bnnc.testing import cnv_w1a1
+
+    path = cnv_w1a1(tmp_path / "cnv.onnx", seed=3)
+    proj = bnnc.compile(path, tmp_path / "b", fold=BNN_PYNQ_CNV_FOLD)
+    assert proj.report["interval_cycles"] == 32768
+    x = RNG.integers(0, 256, (3, 3, 32, 32)).astype(np.uint8)
+    sim = proj.scores(x, backend="csim")
+    assert np.array_equal(sim, proj.scores(x, backend="golden"))
+    stats = compare_with_onnxruntime(proj.spec.scores_to_output(sim),
+                                     proj.predict(x, backend="onnxruntime"),
+                                     proj.output_tolerance())
+    assert stats["argmax_diff"] == 0 and stats["violations"] == 0, stats
