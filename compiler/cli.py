@@ -11,7 +11,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Sequence, cast
 
 import numpy as np
 
@@ -108,7 +108,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
                           input_shape=_parse_shape(args.input_shape), dump_ir=args.dump_ir)
     progress = None if args.quiet else (lambda m: print(f"[bnnc] {m}", file=sys.stderr))
     proj = compile_model(args.model, args.output, opts, progress=progress)
-    for d in proj.graph.meta.get("diagnostics", ()):
+    diagnostics = cast("tuple[str, ...]", proj.graph.meta.get("diagnostics", ()))
+    for d in diagnostics:
         print(f"warning: {d}", file=sys.stderr)
     if not args.quiet:
         print(format_report(proj.report))

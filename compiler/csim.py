@@ -7,11 +7,15 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import SimulationMismatch, ToolError
 from .tools import cache_dir, find_ap_types, find_cxx
+
+if TYPE_CHECKING:
+    from . import ir
 
 __all__ = ["build_csim", "run_csim", "CXXFLAGS"]
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Iterable, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 
@@ -115,11 +115,12 @@ class Node:
         return tuple(keys)
 
 
-def _const() -> "dataclasses.Field[str]":
+def _const() -> Any:
+    """A field naming a constant in ``Graph.consts`` (found by :meth:`Node.consts`)."""
     return field(metadata={"const": True})
 
 
-def _opt_const() -> "dataclasses.Field[str | None]":
+def _opt_const() -> Any:
     return field(default=None, metadata={"const": True})
 
 

@@ -7,7 +7,7 @@ import io
 import json
 import zipfile
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -31,13 +31,13 @@ def _dtype_to_json(d: ir.DType) -> dict[str, object]:
     raise TypeError(d)
 
 
-def _dtype_from_json(d: dict[str, object]) -> ir.DType:
+def _dtype_from_json(d: dict[str, Any]) -> ir.DType:
     t = d["type"]
     if t == "bipolar":
         return ir.BIPOLAR
     if t == "uint":
-        return ir.UInt(width=int(d["width"]))  # type: ignore[arg-type]
-    return ir.Int(width=int(d["width"]))  # type: ignore[arg-type]
+        return ir.UInt(width=int(d["width"]))
+    return ir.Int(width=int(d["width"]))
 
 
 def graph_to_json(graph: ir.Graph) -> dict[str, object]:

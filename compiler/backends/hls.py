@@ -22,7 +22,7 @@ from ..targets import Target
 
 __all__ = ["generate_hls", "TEMPLATE_DIR", "STATIC_HEADERS", "KERNEL_OF"]
 
-from .. import hls_templates as _templates
+from .. import hls_templates as _templates  # type: ignore[attr-defined]
 
 # The package bnnc.hls_templates (the repository's hls_templates/ folder, or the copy in
 # an installed wheel) holds the static kernel headers and the Jinja fragments.
@@ -172,7 +172,7 @@ def _instances(graph: ir.Graph) -> tuple[list[_Instance], list[dict[str, object]
                                  dims=f"[{n.pe}][{nf * sf}]",
                                  init=_nested(words, lambda v: _c_literal(int(v), n.simd))))
             if thr:
-                assert n.invert is not None
+                assert n.thresholds is not None and n.invert is not None
                 t = graph.consts[n.thresholds].astype(np.int64).reshape(nf, n.pe).T.tolist()
                 inv = graph.consts[n.invert].astype(np.int64).reshape(nf, n.pe).T.tolist()
                 ins.roms.append(_Rom(ctype=f"bnnc::rom_s<{n.acc_bits}>::t", name=f"{n.name}_t",
@@ -184,7 +184,7 @@ def _instances(graph: ir.Graph) -> tuple[list[_Instance], list[dict[str, object]
             cb = n.channels // n.simd
             mask = (graph.consts[n.and_mask].astype(np.uint8) if n.and_mask is not None
                     else np.zeros(n.channels, dtype=np.uint8))
-            words = _pack_bits(mask.reshape(cb, n.simd))
+            mask_words = _pack_bits(mask.reshape(cb, n.simd))
             ins = _Instance(name=n.name, kernel="maxpool",
                             comment=f"{n.kernel}x{n.kernel} binary max-pool on "
                                     f"{n.channels}x{n.height}x{n.width}",
@@ -192,7 +192,7 @@ def _instances(graph: ir.Graph) -> tuple[list[_Instance], list[dict[str, object]
             ins.params = [("C", n.channels), ("H", n.height), ("W", n.width), ("K", n.kernel),
                           ("SIMD", n.simd)]
             ins.roms.append(_Rom(ctype=f"bnnc::rom_u<{n.simd}>::t", name=f"{n.name}_and", dims=f"[{cb}]",
-                                 init=_nested(words, lambda v: _c_literal(int(v), n.simd))))
+                                 init=_nested(mask_words, lambda v: _c_literal(int(v), n.simd))))
             insts.append(ins)
         else:
             raise TypeError(f"the HLS backend has no kernel for {n.kind} ({n.name!r}); "

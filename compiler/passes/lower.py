@@ -106,6 +106,7 @@ def fuse_thresholds(graph: ir.Graph) -> ir.Graph:
             rename[n.name] = n.inputs[0]
             continue
         if n.name in fused:
+            assert isinstance(n, ir.MatVec)
             t = fused[n.name]
             n = replace(n, thresholds=t.thresholds, invert=t.invert)
         n = replace(n, inputs=tuple(rename.get(i, i) for i in n.inputs))
