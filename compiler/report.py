@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__, ir
 from .cost import node_cost, shape_of
 from .passes.fold import SHELL_BRAMS, SHELL_LUTS
 from .targets import Target
+
+if TYPE_CHECKING:
+    from .cycles import DesignTiming
 
 __all__ = ["build_report", "format_report"]
 
@@ -15,8 +18,18 @@ _KIND = {ir.MatVec: "matvec", ir.SlidingWindow: "window", ir.Pool: "maxpool",
          ir.WidthConvert: "dwc"}
 
 
-def build_report(graph: ir.Graph, target: Target, model: str) -> dict[str, Any]:
-    """A JSON-able report of the folded hardware graph."""
+def build_report(graph: ir.Graph, target: Target, model: str,
+                 timing: "DesignTiming | None" = None) -> dict[str, Any]:
+    """A JSON-able report of the folded hardware graph.
+
+    ``timing`` (:func:`bnnc.cycles.design_timing`) adds the exact cycle model: per layer
+    ``interval_cycles``/``latency_cycles`` in isolation, and the design's ``cycle_model``
+    (interval, latency, FIFO depths). ``bnnc rtlsim --report`` adds measured figures.
+    """
+    from .cycles import design_timing
+
+    timing = timing or design_timing(graph)
+    per_node = {t.name: t for t in timing.nodes}
     layers = []
     folding: dict[str, dict[str, int]] = {}
     for n in graph:
@@ -29,7 +42,9 @@ def build_report(graph: ir.Graph, target: Target, model: str) -> dict[str, Any]:
         row: dict[str, Any] = {"name": n.name, "kind": kind, "in_shape": in_shape,
                                "out_shape": out_shape, "cycles": c.cycles, "luts": c.luts,
                                "bram36": c.brams, "weight_bits": c.weight_bits,
-                               "threshold_bits": c.threshold_bits}
+                               "threshold_bits": c.threshold_bits,
+                               "interval_cycles": per_node[n.name].interval,
+                               "latency_cycles": per_node[n.name].latency}
         if isinstance(n, ir.MatVec):
             row.update(pe=n.pe, simd=n.simd, mw=n.mw, mh=n.mh, domain=n.domain,
                        input=str(n.in_dtype), output="bipolar" if n.thresholds else "int32",
@@ -59,6 +74,8 @@ def build_report(graph: ir.Graph, target: Target, model: str) -> dict[str, Any]:
         "estimate": {"luts": luts, "bram36": brams, "shell_luts": SHELL_LUTS,
                      "shell_bram36": SHELL_BRAMS,
                      "fits": luts <= target.luts and brams <= target.bram36},
+        "cycle_model": {"interval": timing.interval, "latency": timing.latency,
+                        "fifo_depths": dict(timing.fifo_depths)},
         "weight_bits": sum(r["weight_bits"] for r in layers),
         "threshold_bits": sum(r["threshold_bits"] for r in layers),
     }
@@ -66,12 +83,15 @@ def build_report(graph: ir.Graph, target: Target, model: str) -> dict[str, Any]:
 
 def format_report(rep: dict[str, Any]) -> str:
     """The report as a terminal table."""
-    head = ("layer", "kind", "in", "out", "PE", "SIMD", "cycles", "weights", "LUT", "BRAM36")
+    head = ("layer", "kind", "in", "out", "PE", "SIMD", "cycles", "interval", "latency",
+            "weights", "LUT", "BRAM36")
     rows = [head]
     for r in rep["layers"]:
         rows.append((r["name"], r["kind"], "x".join(map(str, r["in_shape"])),
                      "x".join(map(str, r["out_shape"])), str(r.get("pe", "")),
                      str(r.get("simd", "")), f"{r['cycles']:,}",
+                     f"{r['interval_cycles']:,}" if "interval_cycles" in r else "",
+                     f"{r['latency_cycles']:,}" if "latency_cycles" in r else "",
                      f"{r['weight_bits']:,}" if r["weight_bits"] else "",
                      f"{r['luts']:,}", f"{r['bram36']:g}"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
@@ -90,4 +110,13 @@ def format_report(rep: dict[str, Any]) -> str:
                  f"{est['bram36']:g} / {t['bram36']} BRAM36 on {t['name']} ({t['part']}): "
                  f"{'fits' if est['fits'] else 'DOES NOT FIT'}")
     lines.append(f"weights: {rep['weight_bits']:,} bits, thresholds: {rep['threshold_bits']:,} bits")
+    cm = rep.get("cycle_model")
+    if cm:
+        line = (f"cycle model (exact, RTL): interval {cm['interval']:,} cycles/frame, "
+                f"latency {cm['latency']:,} cycles")
+        meas = rep.get("rtlsim")
+        if meas:
+            line += (f"; measured by rtlsim: interval {meas.get('interval') or '-'}, "
+                     f"latency {meas['latency']:,}")
+        lines.append(line)
     return "\n".join(lines)
