@@ -13,7 +13,10 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from . import golden, ir
+from .backends.board import generate_board
 from .backends.hls import generate_hls, io_words
+from .backends.rtl import generate_rtl
+from .cycles import design_timing
 from .cost import shape_of
 from .errors import ModelError, UsageError
 from .frontend.convert import ConvertOptions, onnx_to_ir
@@ -27,7 +30,8 @@ from .tools import find_ap_types
 
 __all__ = ["compile_model", "load_project", "Project", "CompileOptions", "BACKENDS"]
 
-BACKENDS = ("golden", "csim", "onnxruntime")
+BACKENDS = ("golden", "csim", "rtlsim", "onnxruntime")
+GENERATE = ("hls", "rtl", "both")
 PROJECT_MARKER = "bnnc_project.json"
 
 
@@ -40,6 +44,17 @@ class CompileOptions:
     fps: float | None = None
     input_shape: tuple[int, ...] | None = None
     dump_ir: str | None = None
+    backend: str = "hls"  # what make bitstream builds from: "hls" or "rtl" (the Verilog twin)
+    tools: Mapping[str, str] = field(default_factory=dict)  # explicit "vivado" / "hls" executables
+    generate: str = "both"  # which projects to write: "hls" (hls/), "rtl" (rtl/) or "both"
+
+
+@dataclass(frozen=True)
+class RtlsimResult:
+    """Integer scores (N, classes) and the measured cycles of an RTL simulation."""
+
+    scores: np.ndarray
+    run: Any  # bnnc.sim.rtlsim.RtlRun: cycles, latency, interval, cycles_per_second
 
 
 @dataclass
@@ -51,6 +66,10 @@ class Project:
     spec: ModelSpec
     report: dict[str, Any]
     source: Path | None = None
+
+    @property
+    def rtl_dir(self) -> Path:
+        return self.path / "rtl"
 
     @property
     def hls_dir(self) -> Path:
@@ -70,7 +89,30 @@ class Project:
             words = self._pack(q)
             out = run_csim(self.hls_dir, words, q.shape[0], self.spec.out_words)
             return self.spec.unpack(out, q.shape[0])
-        raise UsageError(f"backend {backend!r} gives no integer scores; use one of golden, csim")
+        if backend == "rtlsim":
+            return self.rtlsim(x).scores
+        raise UsageError(f"backend {backend!r} gives no integer scores; use one of golden, csim, "
+                         "rtlsim")
+
+    def rtlsim(self, x: np.ndarray, *, backpressure: float = 0.0, gaps: float = 0.0,
+               seed: int = 1) -> "RtlsimResult":
+        """Cycle-accurate Verilator simulation of ``rtl/`` on ONNX-graph inputs ``x``.
+
+        ``backpressure``/``gaps``: probabilities of the output holding TREADY low and the
+        input holding TVALID low in a cycle (seeded). Returns scores and measured cycles.
+        """
+        from .sim.rtlsim import run_top
+
+        if not (self.rtl_dir / "files.f").exists():
+            raise UsageError(f"{self.path} has no RTL project (rtl/); compile with "
+                             "--generate rtl or both")
+        try:
+            q = self.spec.quantize(x)
+        except InputError as exc:
+            raise UsageError(str(exc)) from None
+        run = run_top(self.rtl_dir, self._pack(q), q.shape[0], seed=seed, gaps=gaps,
+                      backpressure=backpressure)
+        return RtlsimResult(scores=self.spec.unpack(run.words, q.shape[0]), run=run)
 
     def output_tolerance(self) -> np.ndarray:
         """Per-output bound on |outputs - onnxruntime's float32 outputs| (DESIGN.md s. 1).
@@ -105,7 +147,8 @@ class Project:
     def predict(self, x: np.ndarray, backend: str = "golden", raw: bool = False) -> np.ndarray:
         """The model's outputs for ``x`` (what the ONNX graph outputs), or raw integer scores.
 
-        ``backend``: ``"golden"`` (numpy IR model), ``"csim"`` (g++ C-simulation of the
+        ``backend``: ``"golden"`` (numpy IR model), ``"rtlsim"`` (Verilator simulation of
+        the generated Verilog), ``"csim"`` (g++ C-simulation of the
         generated HLS) or ``"onnxruntime"`` (the source model, for comparison).
         """
         if backend == "onnxruntime":
@@ -183,20 +226,30 @@ def compile_model(model: str | Path, out_dir: str | Path = "build",
     say("running passes: " + ", ".join(getattr(p, "__name__", "") for p in pipeline(fold)))
     hw = run_pipeline(graph, pipeline(fold), dump_dir=opts.dump_ir)
     name = Path(model).stem
-    ap_types = find_ap_types()
+    if opts.generate not in GENERATE:
+        raise UsageError(f"generate={opts.generate!r}: expected one of {', '.join(GENERATE)}")
+    ap_types = find_ap_types() if opts.generate in ("hls", "both") else None
+    say("cycle model and FIFO depths")
+    timing = design_timing(hw)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
-        say("generating HLS project")
-        generate_hls(hw, tmp / "hls", target, name, str(ap_types))
+        if ap_types is not None:
+            say("generating HLS project")
+            generate_hls(hw, tmp / "hls", target, name, str(ap_types))
+        if opts.generate in ("rtl", "both"):
+            say("generating RTL project")
+            generate_rtl(hw, tmp / "rtl", name, timing)
         save_graph(hw, tmp / "ir")
         spec = _spec(hw, name, _onnx_input_shape(onnx_model, opts))
         (tmp / "model.json").write_text(spec.to_json())
-        report = build_report(hw, target, name)
+        report = build_report(hw, target, name, timing=timing)
         (tmp / "report.json").write_text(json.dumps(report, indent=1) + "\n")
         (tmp / PROJECT_MARKER).write_text(json.dumps(
             {"format": "bnnc-project", "version": 1, "model": name,
              "source": str(Path(model).resolve()), "target": target.name}, indent=1) + "\n")
+        say("generating board flow and deploy bundle")
+        generate_board(tmp, target, name, source=opts.backend, tools=opts.tools)
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)

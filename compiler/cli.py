@@ -26,6 +26,7 @@ examples:
   bnnc compile model.onnx -o build/ --fold conv2.pe=8,conv2.simd=32 --fps 3000
   bnnc golden build/ --inputs x.npy --outputs y.npy
   bnnc csim build/ --inputs x.npy --outputs y.npy
+  bnnc rtlsim build/ --inputs x.npy --outputs y.npy --backpressure 0.3 --report cycles.json
   bnnc report build/
 
 inputs (--inputs) are .npy files holding exactly what the ONNX graph input takes: the
@@ -104,8 +105,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
     from .api import CompileOptions, compile_model
     from .report import format_report
 
+    tools = {k: v for k, v in (("vivado", args.vivado), ("hls", args.hls_tool)) if v}
     opts = CompileOptions(target=args.target, fold=_fold_options(args), fps=args.fps,
-                          input_shape=_parse_shape(args.input_shape), dump_ir=args.dump_ir)
+                          input_shape=_parse_shape(args.input_shape), dump_ir=args.dump_ir,
+                          backend=args.backend, tools=tools, generate=args.generate)
     progress = None if args.quiet else (lambda m: print(f"[bnnc] {m}", file=sys.stderr))
     proj = compile_model(args.model, args.output, opts, progress=progress)
     diagnostics = cast("tuple[str, ...]", proj.graph.meta.get("diagnostics", ()))
@@ -150,12 +153,54 @@ def cmd_csim(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rtlsim(args: argparse.Namespace) -> int:
+    from .api import load_project
+
+    proj = load_project(args.project)
+    x = _load_npy(args.inputs)
+    res = proj.rtlsim(x, backpressure=args.backpressure, gaps=args.gaps, seed=args.seed)
+    s, run = res.scores, res.run
+    if not args.no_check:
+        g = proj.scores(x, backend="golden")
+        if not np.array_equal(s, g):
+            bad = np.argwhere(s != g)
+            i, j = (int(v) for v in bad[0])
+            raise SimulationMismatch(
+                f"RTL simulation differs from golden in {len(np.unique(bad[:, 0]))} of {len(g)} "
+                f"frame(s); first: frame {i}, output {j}: rtlsim {s[i, j]}, golden {g[i, j]}")
+    y = s if args.raw else proj.spec.scores_to_output(s)
+    _save_npy(args.outputs, y)
+    model = proj.report.get("cycle_model", {})
+    figures = {"frames": len(s), "cycles": run.cycles, "seconds": round(run.seconds, 3),
+               "cycles_per_second": round(run.cycles_per_second),
+               "latency": run.latency, "interval": run.interval,
+               "model_latency": model.get("latency"), "model_interval": model.get("interval"),
+               "backpressure": args.backpressure, "gaps": args.gaps, "seed": args.seed,
+               "first_in": run.first_in, "last_out": run.last_out}
+    if args.report:
+        p = Path(args.report)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps(figures, indent=1) + "\n")
+    check = "" if args.no_check else ", equal to golden"
+    iv = "-" if run.interval is None else f"{run.interval:,}"
+    print(f"rtlsim: {len(s)} frame(s), {run.cycles:,} cycles in {run.seconds:.2f} s "
+          f"({run.cycles_per_second / 1e6:.2f} M cycles/s){check} -> {args.outputs}")
+    print(f"  latency {run.latency:,} cycles (model {model.get('latency', '-')}), interval {iv} "
+          f"cycles/frame (model {model.get('interval', '-')})")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from .api import load_project
     from .report import format_report
 
+    from .backends.board import format_csynth, merge_csynth_report
+
+    hls = merge_csynth_report(args.project)  # after make hls: Vitis's figures into report.json
     proj = load_project(args.project)
     print(json.dumps(proj.report, indent=1) if args.json else format_report(proj.report))
+    if hls is not None and not args.json:
+        print(format_csynth(hls))
     return 0
 
 
@@ -193,6 +238,16 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--fps", type=float, help="stop widening once this frame rate is reached")
     c.add_argument("--input-shape", help="fix symbolic input dims, e.g. 3,32,32")
     c.add_argument("--dump-ir", metavar="DIR", help="write the IR after every pass into DIR")
+    c.add_argument("--backend", choices=("hls", "rtl"), default="hls",
+                   help="what 'make bitstream' builds from: the HLS design (default) or the "
+                        "Verilog twin packaged as IP")
+    c.add_argument("--generate", choices=("hls", "rtl", "both"), default="both",
+                   help="which projects to write: hls/ (Vitis HLS C++), rtl/ (Verilog) or both "
+                        "(default)")
+    c.add_argument("--vivado", metavar="PATH", help="Vivado executable for make bitstream "
+                                                     "(default: vivado on PATH when make runs)")
+    c.add_argument("--hls-tool", metavar="PATH", help="vitis-run or vitis_hls executable for make "
+                                                       "hls (default: found on PATH when make runs)")
     c.add_argument("-q", "--quiet", action="store_true", help="no progress or report table")
     c.set_defaults(func=cmd_compile)
 
@@ -211,7 +266,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-check", action="store_true", help="do not compare with golden")
     s.set_defaults(func=cmd_csim)
 
-    r = sub.add_parser("report", help="print a project's report")
+    v = sub.add_parser("rtlsim", help="simulate the Verilog (Verilator, cycle-accurate) and check "
+                                      "it against golden")
+    v.add_argument("project", help="a build directory made by 'bnnc compile'")
+    v.add_argument("--inputs", required=True, help=".npy with the ONNX graph input values")
+    v.add_argument("--outputs", required=True, help=".npy to write the outputs to")
+    v.add_argument("--raw", action="store_true", help="write integer scores instead of outputs")
+    v.add_argument("--no-check", action="store_true", help="do not compare with golden")
+    v.add_argument("--backpressure", type=float, default=0.0, metavar="P",
+                   help="probability that the output holds TREADY low in a cycle (default 0)")
+    v.add_argument("--gaps", type=float, default=0.0, metavar="P",
+                   help="probability that the input holds TVALID low between words (default 0)")
+    v.add_argument("--seed", type=int, default=1, help="seed of the backpressure/gap pattern")
+    v.add_argument("--report", metavar="CYCLES.json", help="write the measured cycles as JSON")
+    v.set_defaults(func=cmd_rtlsim)
+
+    r = sub.add_parser("report", help="print a project's report (with Vitis HLS's figures "
+                                      "after make hls)")
     r.add_argument("project")
     r.add_argument("--json", action="store_true", help="print report.json")
     r.set_defaults(func=cmd_report)
