@@ -91,6 +91,7 @@ class _Converter:
         self.diagnostics: list[str] = []
         self.counters: dict[str, int] = {}
         self.onnx_names: dict[str, str] = {}
+        self._quant: dict[str, object] = {}  # input quantization set by a quantizer op
 
     # -------------------------------------------------------------- helpers
     def fresh(self, base: str) -> str:
@@ -136,13 +137,21 @@ class _Converter:
                 self.value_shapes[vi.name] = dims
         except Exception:
             pass  # shapes are then derived by the converter itself
+        for vi in self.g.value_info:  # e.g. written by qonnx's shape inference through custom ops
+            if vi.name not in self.value_shapes and vi.type.tensor_type.HasField("shape"):
+                self.value_shapes[vi.name] = [
+                    d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
+                    for d in vi.type.tensor_type.shape.dim]
         for t in self.g.initializer:
             arr = numpy_helper.to_array(t)  # load_onnx checked dims against the data
             self.vals[t.name] = _Val(kind="const", array=arr)
         for node in order:
-            if node.op_type != "Constant" and self._fold_constant(node):
+            standard = node.domain in ("", "ai.onnx")
+            if standard and node.op_type != "Constant" and self._fold_constant(node):
                 continue
-            _HANDLERS[node.op_type](self, node)
+            handler = _handler(node)
+            assert handler is not None  # _check_op_types refused the others
+            handler(self, node)
         out = self.g.output[0].name
         self._finish(self.vals[out], out)
         graph = ir.Graph(self.nodes, self.consts, {"diagnostics": tuple(self.diagnostics),
@@ -170,10 +179,15 @@ class _Converter:
         for node in order:
             ins = [i for i in node.input if i]
             if node.op_type == "Constant" or (ins and all(i in const for i in ins)):
+                if node.domain not in ("", "ai.onnx") and _handler(node) is None:
+                    raise UnsupportedError(
+                        f"{_node_label(node)}: op type '{node.domain}.{node.op_type}' on "
+                        "constants cannot be evaluated by bnnc; fold it before export (e.g. "
+                        "qonnx's cleanup) or remove it")
                 const.update(o for o in node.output if o)
                 continue
             standard = node.domain in ("", "ai.onnx")
-            if standard and node.op_type in _HANDLERS:
+            if _handler(node) is not None:
                 continue
             op = node.op_type if standard else f"{node.domain}.{node.op_type}"
             outs = {o.name for o in self.g.output}
@@ -346,7 +360,8 @@ def _per_channel(arr: np.ndarray, v: _Val, node: onnx.NodeProto) -> tuple[Decima
 
 def _affine(v: _Val, node: onnx.NodeProto, fa: Callable[[Decimal, Decimal], Decimal] | None,
             fb: Callable[[Decimal, Decimal], Decimal], k: tuple[Decimal, ...]) -> _Val:
-    if v.kind not in ("acc", "pixel", "bipolar"):
+    # "raw": an affine on the float graph input, consumed by an input binarization or quantizer
+    if v.kind not in ("acc", "pixel", "bipolar", "raw"):
         raise UnsupportedError(f"{_node_label(node)}: cannot apply an affine op to a {v.kind} value")
     if v.pad is not None:
         raise UnsupportedError(f"{_node_label(node)}: an affine op between Pad and Conv is not "
@@ -438,6 +453,17 @@ def _h_batchnorm(cv: _Converter, node: onnx.NodeProto) -> None:
     out = cv.vals[node.output[0]]
     with decimal.localcontext(_CTX):
         cv.vals[node.output[0]] = replace(out, b=tuple(b + t for b, t in zip(out.bias(), shifts)))
+
+
+def _h_pow(cv: _Converter, node: onnx.NodeProto) -> None:
+    """Pow of a computed tensor: affine only with exponent 1 (Pow of constants was folded)."""
+    e = cv.vals.get(node.input[1])
+    if e is not None and e.kind == "const" and e.array is not None and np.all(e.array == 1):
+        cv.vals[node.output[0]] = cv.vals[node.input[0]]
+        return
+    raise UnsupportedError(
+        f"{_node_label(node)}: Pow of a computed tensor is not an affine op; bnnc folds Pow "
+        "only on constants (such as the (var + eps) ** 0.5 of a TensorNorm)")
 
 
 def _h_identity(cv: _Converter, node: onnx.NodeProto) -> None:
@@ -1003,7 +1029,8 @@ def _unsupported_hint(node: onnx.NodeProto, graph_outputs: set[str]) -> str:
                 "(without the softmax) and apply it on the host if you need probabilities")
     if node.op_type in _OP_HINT:
         return _HINTS[_OP_HINT[node.op_type]]
-    return ("remove or replace it; supported: " + ", ".join(sorted(_HANDLERS)))
+    return ("remove or replace it; supported: " + ", ".join(sorted(_HANDLERS)) +
+            "; QONNX: " + ", ".join(sorted(_qonnx.HANDLERS)))
 
 
 _HANDLERS: dict[str, Callable[[_Converter, onnx.NodeProto], None]] = {
@@ -1014,8 +1041,18 @@ _HANDLERS: dict[str, Callable[[_Converter, onnx.NodeProto], None]] = {
     "GreaterOrEqual": _h_compare, "Greater": _h_compare, "LessOrEqual": _h_compare,
     "Less": _h_compare, "Not": _h_not, "Where": _h_where, "Sign": _h_sign,
     "Conv": _h_conv, "Gemm": _h_gemm, "MatMul": _h_matmul, "Pad": _h_pad,
-    "Flatten": _h_flatten, "Reshape": _h_reshape, "MaxPool": _h_maxpool,
+    "Flatten": _h_flatten, "Reshape": _h_reshape, "MaxPool": _h_maxpool, "Pow": _h_pow,
 }
+_Handler = Callable[[_Converter, onnx.NodeProto], None]
+
+
+def _handler(node: onnx.NodeProto) -> _Handler | None:
+    """The handler of a node: ``_HANDLERS`` for standard ops, :mod:`.qonnx_ops` for QONNX."""
+    if node.domain in ("", "ai.onnx"):
+        return _HANDLERS.get(node.op_type)
+    if node.domain in _qonnx.QONNX_DOMAINS:
+        return _qonnx.HANDLERS.get(node.op_type)
+    return None
 
 
 def onnx_to_ir(model: onnx.ModelProto, opts: ConvertOptions | None = None) -> ir.Graph:
@@ -1024,4 +1061,7 @@ def onnx_to_ir(model: onnx.ModelProto, opts: ConvertOptions | None = None) -> ir
     Raises :class:`~bnnc.errors.UnsupportedError` / :class:`~bnnc.errors.ModelError` naming the
     node, what was expected and what was found.
     """
-    return _Converter(model, opts or ConvertOptions()).run()
+    return _Converter(_qonnx.prepare(model), opts or ConvertOptions()).run()
+
+
+from . import qonnx_ops as _qonnx  # noqa: E402  (QONNX handlers; imports this module)
