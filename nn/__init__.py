@@ -8,8 +8,10 @@ Train with these modules, then :func:`export_onnx` writes the ONNX file that
 from torch.nn import BatchNorm1d, BatchNorm2d, Flatten, MaxPool2d
 
 from .binarize import Binarize, BinaryInput, binarize
+from .bitplane import BitPlaneInput, plane_weight_values, twos_complement_table
 from .export import ExportError, export_onnx
 from .layers import BinaryConv2d, BinaryLinear, Input8, clip_latent_weights_
+from .subbit import SubBitConv2d, kernels_to_patterns, patterns_to_kernels
 
 __all__ = [
     "BatchNorm1d",
@@ -18,11 +20,17 @@ __all__ = [
     "BinaryConv2d",
     "BinaryInput",
     "BinaryLinear",
+    "BitPlaneInput",
     "ExportError",
     "Flatten",
     "Input8",
     "MaxPool2d",
+    "SubBitConv2d",
     "binarize",
     "clip_latent_weights_",
     "export_onnx",
+    "kernels_to_patterns",
+    "patterns_to_kernels",
+    "plane_weight_values",
+    "twos_complement_table",
 ]

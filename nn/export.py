@@ -22,10 +22,12 @@ from torch import Tensor
 
 from ..errors import BnncError, UsageError
 from .layers import _BinaryWeight
+from .subbit import SubBitConv2d, _explicit_codebook_onnx
 
 __all__ = ["ExportError", "export_onnx"]
 
 Exporter = Literal["dynamo", "legacy"]
+SubBitForm = Literal["explicit", "folded"]
 
 _INPUT_NAME = "input"
 _OUTPUT_NAME = "output"
@@ -38,7 +40,7 @@ class ExportError(BnncError):
 
 def export_onnx(model: torch.nn.Module, example: Tensor, path: str | os.PathLike[str], *,
                 exporter: Exporter = "dynamo", opset: int = 18, dynamic_batch: bool = True,
-                rtol: float = 1e-4) -> Path:
+                rtol: float = 1e-4, subbit: SubBitForm = "explicit") -> Path:
     """Export ``model`` to a single ONNX file and verify it with onnxruntime.
 
     The model is exported in eval mode from a private copy (the caller's model
@@ -71,6 +73,14 @@ def export_onnx(model: torch.nn.Module, example: Tensor, path: str | os.PathLike
     rtol : float
         Allowed difference between onnxruntime and PyTorch, relative to the
         largest magnitude of PyTorch's output (default 1e-4: float rounding).
+    subbit : {"explicit", "folded"}
+        How ``SubBitConv2d`` layers are written (docs/subbit-training.md).
+        ``"explicit"`` (default): the Conv weight is computed in the graph as
+        ``Mul(Reshape(Gather(codebook, indices), [C_out, C_in, 3, 3]), scale)``
+        with the codebook as a ``(2**tau, 9)`` float +-1 initializer (any
+        BatchNorm the exporter folds into the Conv is part of ``scale``).
+        ``"folded"``: a plain Conv weight initializer ``scale * codeword``, as
+        for ``BinaryConv2d``. Models without sub-bit layers are unaffected.
 
     Returns
     -------
@@ -87,6 +97,8 @@ def export_onnx(model: torch.nn.Module, example: Tensor, path: str | os.PathLike
     """
     if exporter not in ("dynamo", "legacy"):
         raise UsageError(f"export_onnx: exporter must be 'dynamo' or 'legacy', not {exporter!r}")
+    if subbit not in ("explicit", "folded"):
+        raise UsageError(f"export_onnx: subbit must be 'explicit' or 'folded', not {subbit!r}")
     if not isinstance(example, Tensor):
         raise UsageError("export_onnx: example must be one torch.Tensor (the model's single "
                          f"input), not {type(example).__name__}")
@@ -113,6 +125,10 @@ def export_onnx(model: torch.nn.Module, example: Tensor, path: str | os.PathLike
             _export_dynamo(model, trace_input, path, opset, dynamic_batch)
         else:
             _export_legacy(model, trace_input, path, opset, dynamic_batch)
+        subbit_layers = [(name, m) for name, m in model.named_modules()
+                         if isinstance(m, SubBitConv2d)]
+        if subbit == "explicit" and subbit_layers:
+            _explicit_codebook_onnx(path, subbit_layers)
     _check_file(path)
     _check_onnxruntime(path, example, expected.detach().cpu().numpy(), rtol)
     return path

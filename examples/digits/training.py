@@ -27,7 +27,8 @@ HERE = Path(__file__).resolve().parent
 
 
 def run(name: str, build_model: Callable[[], torch.nn.Module], argv: Sequence[str] | None, *,
-        epochs: int, lr: float, batch_size: int = 64) -> dict[str, Any]:
+        epochs: int, lr: float, batch_size: int = 64,
+        describe: Callable[[torch.nn.Module], dict[str, Any]] | None = None) -> dict[str, Any]:
     """Train, export and score one model; see the module docstring.
 
     Parameters
@@ -44,6 +45,8 @@ def run(name: str, build_model: Callable[[], torch.nn.Module], argv: Sequence[st
         Adam's initial learning rate (cosine-annealed to 0).
     batch_size : int
         Minibatch size.
+    describe : callable, optional
+        ``describe(trained_model)`` returns extra entries for the JSON summary.
 
     Returns
     -------
@@ -111,6 +114,8 @@ def run(name: str, build_model: Callable[[], torch.nn.Module], argv: Sequence[st
         "onnxruntime_test_accuracy": round(ort_acc, 4),
         "n_test": len(x_test_np),
     }
+    if describe is not None:
+        summary.update(describe(model))
     (out / f"{name}.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"wrote {onnx_path} (onnxruntime test accuracy {ort_acc:.4f}) "
           f"in {summary['seconds']} s")
