@@ -1,7 +1,8 @@
 """BNN-PYNQ networks built with Brevitas, exported to QONNX, compiled by bnnc.
 
 The ladder of DESIGN.md section 1 on each network: qonnx's executor (float32) -> bnnc's
-golden model (exact integers) -> C-simulation of the generated HLS (bit-exact to golden).
+golden model (exact integers) -> C-simulation of the generated HLS and RTL simulation of
+the generated Verilog (both bit-exact to golden; RTL cycles equal to the cycle model).
 """
 
 from __future__ import annotations
@@ -89,10 +90,16 @@ def test_tfc_torchscript_exporter():
     assert np.array_equal(golden.run(graph, q), golden.run(ref, q))
 
 
+@pytest.fixture(scope="module", params=NETS)
+def compiled(request, tmp_path_factory):
+    """Each network compiled once, HLS and RTL projects both."""
+    name = request.param
+    return name, bnnc.compile(exported(name), tmp_path_factory.mktemp(name) / "build")
+
+
 @pytest.mark.csim
-@pytest.mark.parametrize("name", NETS)
-def test_csim_equals_golden(name, tmp_path):
-    proj = bnnc.compile(exported(name), tmp_path / "build")
+def test_csim_equals_golden(compiled):
+    name, proj = compiled
     x = random_inputs(name, CSIM_FRAMES[name], seed=21)
     sim = proj.scores(x, backend="csim")
     assert np.array_equal(sim, proj.scores(x, backend="golden"))
@@ -101,3 +108,18 @@ def test_csim_equals_golden(name, tmp_path):
     assert stats["unexplained"] == 0 and stats["argmax_diff"] == 0, stats
     y = proj.predict(x, backend="csim")
     assert y.dtype == np.float32 and y.shape == ref.shape
+
+
+@pytest.mark.rtlsim
+def test_rtlsim_equals_golden_and_cycle_model(compiled):
+    """The Verilog twin: bit-exact with golden (hence with qonnx's executor up to the
+    contract checked above), and the measured latency and interval equal the model."""
+    name, proj = compiled
+    x = random_inputs(name, CSIM_FRAMES[name], seed=22)
+    res = proj.rtlsim(x)
+    assert np.array_equal(res.scores, proj.scores(x, backend="golden"))
+    ref, ties = run_qonnx(exported(name), x, count_ties=True)
+    stats = compare_outputs(res.scores, proj.spec.scale, proj.spec.bias, ref, ties)
+    assert stats["unexplained"] == 0 and stats["argmax_diff"] == 0, stats
+    model = proj.report["cycle_model"]
+    assert (res.run.latency, res.run.interval) == (model["latency"], model["interval"])
