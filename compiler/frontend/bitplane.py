@@ -214,7 +214,8 @@ def handle(cv: "_Converter", node: onnx.NodeProto) -> None:
         if len(node.input) > 1 and node.input[1]:
             axes = [int(x) for x in _const(cv, node.input[1], node, "the axes").reshape(-1)]
         else:
-            axes = [int(x) for x in _attr(node, "axes", [])]  # type: ignore[union-attr]
+            raw = _attr(node, "axes", [])
+            axes = [int(x) for x in raw] if isinstance(raw, (list, tuple)) else []
         keep = int(_attr(node, "keepdims", 1))  # type: ignore[call-overload]
         if sorted(a % 6 for a in axes) != [1, 2] or keep != 0:
             raise UnsupportedError(f"{_label(node)}: expected a sum over axes [1, 2] (channels "

@@ -322,6 +322,11 @@ class _Converter:
 
     # -------------------------------------------------------------- finish
     def _finish(self, v: _Val, out_name: str) -> None:
+        if v.kind == "bitplane":
+            raise UnsupportedError(
+                f"graph output {out_name!r} is the real-valued output of the bit-plane layer "
+                f"started at {v.extra.first}; bnnc needs it binarized (bnnc.nn.Binarize after "
+                "BitPlaneInput) and class scores from a final binary Conv/Gemm")
         if v.kind != "acc" or v.node is None:
             raise UnsupportedError(
                 f"graph output {out_name!r} is a {v.kind} tensor; bnnc expects the output to be "

@@ -1,6 +1,6 @@
 """Whole designs in RTL simulation: the shipped digits examples, lint, random stalls.
 
-* rtlsim of examples/digits/{tfc,cnv}.onnx on the whole test split equals golden, and
+* rtlsim of examples/digits/{tfc,cnv,bitplane}.onnx on the whole test split equals golden, and
   the measured latency and interval equal the cycle model (bnnc.cycles) exactly;
 * ``verilator --lint-only -Wall`` is clean on every generated project;
 * a multi-layer design with mismatched rates (8-bit conv, zero-padded masked conv,
@@ -34,7 +34,7 @@ DIGITS = REPO / "examples" / "digits"
 X = np.load(DIGITS / "data" / "x_test.npy")
 
 
-@pytest.fixture(scope="module", params=["tfc", "cnv"])
+@pytest.fixture(scope="module", params=["tfc", "cnv", "bitplane"])
 def digits(request, tmp_path_factory):
     out = tmp_path_factory.mktemp(request.param) / "build"
     return compile_model(DIGITS / f"{request.param}.onnx", out, CompileOptions(generate="rtl", backend="rtl"))
