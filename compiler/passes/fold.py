@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 from typing import Mapping
 
 from .. import ir
-from ..cost import node_cost, shape_of
+from ..cost import codebook_cost, node_cost, shape_of
 from ..errors import FoldingError
 from ..targets import TARGETS, Target
 
@@ -40,13 +40,27 @@ def legal_folds(graph: ir.Graph, node: ir.Node) -> dict[str, list[int]]:
         return {"pe": [d for d in _divisors(node.mh) if d * out_bits <= MAX_WORD_BITS],
                 "simd": [d for d in _divisors(simd_of)
                          if d * ebits + int(node.masked) <= MAX_WORD_BITS]}
+    if isinstance(node, ir.CodebookMatVec):
+        out_bits = 1 if node.thresholds is not None else 32
+        in_bits = node.taps + (node.taps if node.masked else 0)
+        return {"pe": [d for d in _divisors(node.mh) if d * out_bits <= MAX_WORD_BITS],
+                "simd": [d for d in _divisors(node.channels)
+                         if d * in_bits <= MAX_WORD_BITS and d * node.tau <= MAX_WORD_BITS]}
     if isinstance(node, ir.Pool):
         return {"simd": [d for d in _divisors(node.channels) if d <= MAX_WORD_BITS]}
     return {}
 
 
+def codebook_modes(node: ir.CodebookMatVec) -> tuple[str, ...]:
+    """The lowerings the automatic choice considers: reuse only when 2**tau < the outputs
+    (``--fold L.subbit=reuse`` forces it anyway)."""
+    return ("decode", "reuse") if (1 << node.tau) < node.mh else ("decode",)
+
+
 def _limit_text(graph: ir.Graph, node: ir.Node, param: str) -> str:
-    if isinstance(node, ir.MatVec):
+    if isinstance(node, ir.CodebookMatVec):
+        n = node.mh if param == "pe" else node.channels
+    elif isinstance(node, ir.MatVec):
         src = graph.node(node.inputs[0])
         n = node.mh if param == "pe" else (src.channels if isinstance(src, ir.SlidingWindow)
                                            else node.mw)
@@ -55,17 +69,26 @@ def _limit_text(graph: ir.Graph, node: ir.Node, param: str) -> str:
     return f"{param} must divide {n} and keep words within {MAX_WORD_BITS} bits"
 
 
-def parse_fold_spec(text: str) -> dict[str, dict[str, int]]:
-    """``"conv2.pe=8,conv2.simd=32"`` -> ``{"conv2": {"pe": 8, "simd": 32}}``."""
-    out: dict[str, dict[str, int]] = {}
+def parse_fold_spec(text: str) -> dict[str, dict[str, int | str]]:
+    """``"conv2.pe=8,conv2.simd=32,conv3.subbit=reuse"`` -> ``{"conv2": {"pe": 8, "simd": 32},
+    "conv3": {"subbit": "reuse"}}``."""
+    out: dict[str, dict[str, int | str]] = {}
     for item in filter(None, (s.strip() for s in text.split(","))):
         try:
             key, value = item.split("=")
             layer, param = key.rsplit(".", 1)
-            out.setdefault(layer.strip(), {})[param.strip()] = int(value)
+            param, value = param.strip(), value.strip()
+            if param == "subbit":
+                if value not in ir.CODEBOOK_MODES:
+                    raise FoldingError(f"--fold {item}: the lowering of a sub-bit layer is "
+                                       f"'decode' or 'reuse', not {value!r}")
+                out.setdefault(layer.strip(), {})[param] = value
+            else:
+                out.setdefault(layer.strip(), {})[param] = int(value)
         except ValueError:
-            raise FoldingError(f"cannot parse folding {item!r}; expected LAYER.pe=N or "
-                               "LAYER.simd=N, comma-separated (e.g. conv2.pe=8,conv2.simd=32)") from None
+            raise FoldingError(f"cannot parse folding {item!r}; expected LAYER.pe=N, "
+                               "LAYER.simd=N or LAYER.subbit=decode|reuse, comma-separated "
+                               "(e.g. conv2.pe=8,conv2.simd=32)") from None
     return out
 
 
@@ -82,7 +105,7 @@ class Fold:
 
     target: Target = field(default_factory=lambda: TARGETS["pynq-z2"])
     fps: float | None = None
-    overrides: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    overrides: Mapping[str, Mapping[str, int | str]] = field(default_factory=dict)
 
     @property
     def __name__(self) -> str:  # noqa: D401 - used by the IR dump
@@ -90,12 +113,23 @@ class Fold:
 
     def __call__(self, graph: ir.Graph) -> ir.Graph:
         names = {n.name for n in graph if legal_folds(graph, n)}
+        modes: dict[str, str] = {}
         for layer, params in self.overrides.items():
             if layer not in names:
                 raise FoldingError(f"--fold names layer {layer!r}, which has no folding; layers: "
                                    f"{', '.join(sorted(names))}")
             legal = legal_folds(graph, graph.node(layer))
             for p, v in params.items():
+                if p == "subbit":
+                    node = graph.node(layer)
+                    if not isinstance(node, ir.CodebookMatVec):
+                        raise FoldingError(f"--fold {layer}.subbit={v}: layer {layer!r} is not a "
+                                           "sub-bit (codebook) layer; sub-bit layers: " + (
+                                               ", ".join(n.name for n in graph
+                                                         if isinstance(n, ir.CodebookMatVec))
+                                               or "none"))
+                    modes[layer] = str(v)
+                    continue
                 if p not in legal:
                     raise FoldingError(f"layer {layer!r} has no parameter {p!r}; it has "
                                        f"{', '.join(legal)}")
@@ -107,8 +141,8 @@ class Fold:
         for n in graph:
             legal = legal_folds(graph, n)
             if legal:
-                state[n.name] = {p: self.overrides.get(n.name, {}).get(p, 1) for p in legal}
-        g = _apply(graph, state)
+                state[n.name] = {p: int(self.overrides.get(n.name, {}).get(p, 1)) for p in legal}
+        g = _apply(graph, state, modes)
         if self.overrides and all(set(legal_folds(graph, graph.node(k))) <= set(self.overrides.get(k, {}))
                                   for k in state):
             return g
@@ -128,13 +162,14 @@ class Fold:
             progressed = False
             for owner in dict.fromkeys(owners):
                 assert owner is not None
-                step = _next_step(graph, state, owner, self.overrides.get(owner, {}))
+                fixed = {k: int(v) for k, v in self.overrides.get(owner, {}).items() if k != "subbit"}
+                step = _next_step(graph, state, owner, fixed)
                 if step is None:
                     frozen.add(owner)
                     continue
                 trial = {k: dict(v) for k, v in state.items()}
                 trial[owner].update(step)
-                tg = _apply(graph, trial)
+                tg = _apply(graph, trial, modes)
                 luts = sum(node_cost(tg, n).luts for n in tg)
                 brams = sum(node_cost(tg, n).brams for n in tg)
                 if luts > budget_l or brams > budget_b:
@@ -148,7 +183,7 @@ class Fold:
 
 def _owner(g: ir.Graph, n: ir.Node) -> str | None:
     """The foldable node whose parameters set ``n``'s speed."""
-    if isinstance(n, (ir.MatVec, ir.Pool)):
+    if isinstance(n, (ir.MatVec, ir.CodebookMatVec, ir.Pool)):
         return n.name
     if isinstance(n, ir.SlidingWindow):
         cons = g.consumers(n.name)
@@ -168,15 +203,25 @@ def _next_step(graph: ir.Graph, state: dict[str, dict[str, int]], name: str,
     return None
 
 
-def _apply(graph: ir.Graph, state: Mapping[str, Mapping[str, int]]) -> ir.Graph:
+def _apply(graph: ir.Graph, state: Mapping[str, Mapping[str, int]],
+           modes: Mapping[str, str] | None = None) -> ir.Graph:
+    """The graph with ``state``'s folding; a codebook layer's lowering is ``modes[name]`` or
+    the one the cost model finds cheaper (fewer LUTs, then fewer BRAMs) at that folding."""
     nodes: list[ir.Node] = []
     simd_of_consumer: dict[str, int] = {}
     for n in graph:
-        if isinstance(n, ir.MatVec):
+        if isinstance(n, (ir.MatVec, ir.CodebookMatVec)):
             simd_of_consumer[n.inputs[0]] = state[n.name]["simd"]
     for n in graph:
         if isinstance(n, ir.MatVec):
             n = replace(n, pe=state[n.name]["pe"], simd=state[n.name]["simd"])
+        elif isinstance(n, ir.CodebookMatVec):
+            n = replace(n, pe=state[n.name]["pe"], simd=state[n.name]["simd"])
+            if modes and n.name in modes:
+                n = replace(n, mode=modes[n.name])
+            else:
+                costs = {m: codebook_cost(graph, n, m) for m in codebook_modes(n)}
+                n = replace(n, mode=min(costs, key=lambda m: (costs[m].luts, costs[m].brams)))
         elif isinstance(n, ir.Pool):
             n = replace(n, simd=state[n.name]["simd"])
         elif isinstance(n, ir.SlidingWindow):
