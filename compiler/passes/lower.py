@@ -80,6 +80,11 @@ def lower_layers(graph: ir.Graph) -> ir.Graph:
             if elem_bits(graph, n.inputs[0]) != 1:
                 raise UnsupportedError(f"sub-bit layer {n.name!r} needs binary input; its input "
                                        "is multi-bit (compile it as a plain conv: --subbit off)")
+            if n.stride > n.kernel or n.pad >= n.kernel:
+                raise UnsupportedError(
+                    f"sub-bit layer {n.name!r}: stride {n.stride} and padding {n.pad} with a "
+                    f"{n.kernel}x{n.kernel} kernel; codebook windows need stride <= kernel and "
+                    "padding < kernel (compile it as a plain conv: --subbit off)")
             masked = n.pad > 0 and n.pad_value == 0
             swg = ir.SlidingWindow(name=f"{n.name}_swg", inputs=n.inputs, channels=c, height=h,
                                    width=w, kernel=n.kernel, stride=n.stride, pad=n.pad,
