@@ -26,7 +26,7 @@ def _divisors(n: int) -> list[int]:
 MAX_WORD_BITS = 1024
 
 
-def legal_folds(graph: ir.Graph, node: ir.Node) -> dict[str, list[int]]:
+def legal_folds(graph: ir.Graph, node: ir.Node, wide_windows: bool = False) -> dict[str, list[int]]:
     """Legal values of each folding parameter of ``node``.
 
     PE divides the output channels, SIMD divides the input channels of a conv (the inputs
@@ -37,8 +37,13 @@ def legal_folds(graph: ir.Graph, node: ir.Node) -> dict[str, list[int]]:
         simd_of = src.channels if isinstance(src, ir.SlidingWindow) else node.mw
         out_bits = 1 if node.thresholds is not None else 32
         ebits = node.in_dtype.bits
+        simds = set(_divisors(simd_of))
+        if wide_windows and _wide_window_ok(src):
+            assert isinstance(src, ir.SlidingWindow)
+            kk = src.kernel * src.kernel
+            simds |= {kk * d for d in _divisors(src.channels)}
         return {"pe": [d for d in _divisors(node.mh) if d * out_bits <= MAX_WORD_BITS],
-                "simd": [d for d in _divisors(simd_of)
+                "simd": [d for d in sorted(simds)
                          if d * ebits + int(node.masked) <= MAX_WORD_BITS]}
     if isinstance(node, ir.CodebookMatVec):
         out_bits = 1 if node.thresholds is not None else 32
@@ -51,17 +56,38 @@ def legal_folds(graph: ir.Graph, node: ir.Node) -> dict[str, list[int]]:
     return {}
 
 
+def _wide_window_ok(src: ir.Node) -> bool:
+    """A matvec behind this window may take whole-window ("ckk") words: SIMD = K*K*d."""
+    return (isinstance(src, ir.SlidingWindow) and src.kernel > 1 and not src.masked
+            and src.pad < src.kernel and src.stride <= src.kernel)
+
+
+def window_order(src: ir.SlidingWindow, simd: int) -> tuple[str, int]:
+    """(order, channels per word) of the window feeding a matvec of ``simd`` elements: one
+    tap of ``simd`` channels ("kkc") when ``simd`` divides the channels, else all K*K taps
+    of ``simd / K*K`` channels ("ckk")."""
+    if src.channels % simd == 0:
+        return "kkc", simd
+    return "ckk", simd // (src.kernel * src.kernel)
+
+
 def codebook_modes(node: ir.CodebookMatVec) -> tuple[str, ...]:
     """The lowerings the automatic choice considers: reuse only when 2**tau < the outputs
     (``--fold L.subbit=reuse`` forces it anyway)."""
     return ("decode", "reuse") if (1 << node.tau) < node.mh else ("decode",)
 
 
-def _limit_text(graph: ir.Graph, node: ir.Node, param: str) -> str:
+def _limit_text(graph: ir.Graph, node: ir.Node, param: str, wide_windows: bool = False) -> str:
     if isinstance(node, ir.CodebookMatVec):
         n = node.mh if param == "pe" else node.channels
     elif isinstance(node, ir.MatVec):
         src = graph.node(node.inputs[0])
+        if (param == "simd" and wide_windows and isinstance(src, ir.SlidingWindow)
+                and _wide_window_ok(src)):
+            kk = src.kernel * src.kernel
+            return (f"simd must divide {src.channels} (one tap per word) or be {kk} times a "
+                    f"divisor of it (whole {src.kernel}x{src.kernel} windows per word), and "
+                    f"keep words within {MAX_WORD_BITS} bits")
         n = node.mh if param == "pe" else (src.channels if isinstance(src, ir.SlidingWindow)
                                            else node.mw)
     else:
@@ -106,19 +132,21 @@ class Fold:
     target: Target = field(default_factory=lambda: TARGETS["pynq-z2"])
     fps: float | None = None
     overrides: Mapping[str, Mapping[str, int | str]] = field(default_factory=dict)
+    wide_windows: bool = False  # plain convs may also take whole-window ("ckk") words
 
     @property
     def __name__(self) -> str:  # noqa: D401 - used by the IR dump
         return "fold"
 
     def __call__(self, graph: ir.Graph) -> ir.Graph:
-        names = {n.name for n in graph if legal_folds(graph, n)}
+        ww = self.wide_windows
+        names = {n.name for n in graph if legal_folds(graph, n, ww)}
         modes: dict[str, str] = {}
         for layer, params in self.overrides.items():
             if layer not in names:
                 raise FoldingError(f"--fold names layer {layer!r}, which has no folding; layers: "
                                    f"{', '.join(sorted(names))}")
-            legal = legal_folds(graph, graph.node(layer))
+            legal = legal_folds(graph, graph.node(layer), ww)
             for p, v in params.items():
                 if p == "subbit":
                     node = graph.node(layer)
@@ -135,15 +163,15 @@ class Fold:
                                        f"{', '.join(legal)}")
                 if v not in legal[p]:
                     raise FoldingError(f"illegal folding {layer}.{p}={v}: "
-                                       f"{_limit_text(graph, graph.node(layer), p)}; legal "
+                                       f"{_limit_text(graph, graph.node(layer), p, ww)}; legal "
                                        f"values: {', '.join(map(str, legal[p]))}")
         state: dict[str, dict[str, int]] = {}
         for n in graph:
-            legal = legal_folds(graph, n)
+            legal = legal_folds(graph, n, ww)
             if legal:
                 state[n.name] = {p: int(self.overrides.get(n.name, {}).get(p, 1)) for p in legal}
         g = _apply(graph, state, modes)
-        if self.overrides and all(set(legal_folds(graph, graph.node(k))) <= set(self.overrides.get(k, {}))
+        if self.overrides and all(set(legal_folds(graph, graph.node(k), ww)) <= set(self.overrides.get(k, {}))
                                   for k in state):
             return g
         budget_l = self.target.luts * self.target.lut_fraction - SHELL_LUTS
@@ -163,7 +191,7 @@ class Fold:
             for owner in dict.fromkeys(owners):
                 assert owner is not None
                 fixed = {k: int(v) for k, v in self.overrides.get(owner, {}).items() if k != "subbit"}
-                step = _next_step(graph, state, owner, fixed)
+                step = _next_step(graph, state, owner, fixed, ww)
                 if step is None:
                     frozen.add(owner)
                     continue
@@ -192,8 +220,8 @@ def _owner(g: ir.Graph, n: ir.Node) -> str | None:
 
 
 def _next_step(graph: ir.Graph, state: dict[str, dict[str, int]], name: str,
-               fixed: Mapping[str, int]) -> dict[str, int] | None:
-    legal = legal_folds(graph, graph.node(name))
+               fixed: Mapping[str, int], wide_windows: bool = False) -> dict[str, int] | None:
+    legal = legal_folds(graph, graph.node(name), wide_windows)
     cur = state[name]
     for p in ("simd", "pe"):
         if p in legal and p not in fixed:
@@ -208,13 +236,30 @@ def _apply(graph: ir.Graph, state: Mapping[str, Mapping[str, int]],
     """The graph with ``state``'s folding; a codebook layer's lowering is ``modes[name]`` or
     the one the cost model finds cheaper (fewer LUTs, then fewer BRAMs) at that folding."""
     nodes: list[ir.Node] = []
+    consts = dict(graph.consts)
     simd_of_consumer: dict[str, int] = {}
+    order_of: dict[str, str] = {}
     for n in graph:
-        if isinstance(n, (ir.MatVec, ir.CodebookMatVec)):
+        if isinstance(n, ir.CodebookMatVec):
             simd_of_consumer[n.inputs[0]] = state[n.name]["simd"]
+            order_of[n.inputs[0]] = "ckk"
+        elif isinstance(n, ir.MatVec):
+            src = graph.node(n.inputs[0])
+            simd = state[n.name]["simd"]
+            if isinstance(src, ir.SlidingWindow):
+                order_of[src.name], simd_of_consumer[src.name] = window_order(src, simd)
     for n in graph:
         if isinstance(n, ir.MatVec):
             n = replace(n, pe=state[n.name]["pe"], simd=state[n.name]["simd"])
+            if order_of.get(n.inputs[0]) == "ckk" and graph.node(n.inputs[0]).kind == "SlidingWindow":
+                # weight columns follow the window: (ky, kx, c) -> (c, ky, kx)
+                src = graph.node(n.inputs[0])
+                assert isinstance(src, ir.SlidingWindow)
+                key = f"{n.name}.weights_ckk"
+                w = graph.consts[n.weights]
+                consts[key] = w.reshape(n.mh, src.kernel, src.kernel, src.channels) \
+                    .transpose(0, 3, 1, 2).reshape(n.mh, -1)
+                n = replace(n, weights=key)
         elif isinstance(n, ir.CodebookMatVec):
             n = replace(n, pe=state[n.name]["pe"], simd=state[n.name]["simd"])
             if modes and n.name in modes:
@@ -225,6 +270,7 @@ def _apply(graph: ir.Graph, state: Mapping[str, Mapping[str, int]],
         elif isinstance(n, ir.Pool):
             n = replace(n, simd=state[n.name]["simd"])
         elif isinstance(n, ir.SlidingWindow):
-            n = replace(n, simd=simd_of_consumer.get(n.name, 1))
+            n = replace(n, simd=simd_of_consumer.get(n.name, 1),
+                        order=order_of.get(n.name, n.order))
         nodes.append(n)
-    return graph.replace(nodes)
+    return graph.replace(nodes, consts)
