@@ -62,6 +62,15 @@ def _runner_class() -> Any:
             super()._set_env_build()
             self.env["MAKEFLAGS"] = _MAKE_OVERRIDES
 
+        def _build_command(self) -> list[list[str]]:
+            cmds: list[list[str]] = list(super()._build_command())
+            # reused runtime objects (see _build) must look newer than the Vtop.mk that
+            # Verilator has just written, or make compiles them again
+            objs = sorted(str(p) for p in Path(self.build_dir).glob("verilated*.o"))
+            if objs:
+                cmds.insert(1, ["touch", "-c", *objs])
+            return cmds
+
     return _Verilator
 
 
@@ -75,13 +84,19 @@ def _build(sources: Sequence[Path], top: str) -> tuple[Any, Path]:
     import cocotb
 
     verilator = find_tool("verilator")
-    h = hashlib.sha256()
-    for part in (top, " ".join(COCOTB_BUILD_ARGS), _MAKE_OVERRIDES,
-                 verilator_version(verilator), cocotb.__version__):
-        h.update(part.encode() + b"\0")
+    common = hashlib.sha256()
+    for part in (" ".join(COCOTB_BUILD_ARGS), _MAKE_OVERRIDES, verilator_version(verilator),
+                 cocotb.__version__):
+        common.update(part.encode() + b"\0")
+    h = common.copy()
+    h.update(top.encode() + b"\0")
     for p in sources:
         h.update(p.name.encode() + b"\0" + p.read_bytes())
     build_dir = cache_dir() / "cocotb" / h.hexdigest()[:20]
+    # Verilator's runtime library (verilated*.o: ~10 s of g++, the same for every design
+    # built with these flags) is kept once and copied into new build directories; make
+    # then finds it up to date (its .d files name only Verilator's include directory)
+    lib_dir = cache_dir() / "cocotb" / f"lib-{common.hexdigest()[:20]}"
     runner = _runner_class()()
     runner.log.setLevel(logging.WARNING)
     stamp = build_dir / "built"
@@ -89,6 +104,9 @@ def _build(sources: Sequence[Path], top: str) -> tuple[Any, Path]:
         if build_dir.exists():
             shutil.rmtree(build_dir, ignore_errors=True)
         build_dir.mkdir(parents=True)
+        if lib_dir.is_dir():
+            for f in lib_dir.iterdir():
+                shutil.copy2(f, build_dir / f.name)
         log = build_dir / "build.log"
         try:
             runner.build(sources=[str(p) for p in sources], hdl_toplevel=top,
@@ -98,6 +116,14 @@ def _build(sources: Sequence[Path], top: str) -> tuple[Any, Path]:
             raise ToolError(f"Verilator build of {top} for cocotb failed ({exc}):\n"
                             f"{_tail(log)}") from None
         stamp.write_text("ok\n")
+        if not lib_dir.is_dir():
+            tmp = Path(tempfile.mkdtemp(prefix="lib-", dir=lib_dir.parent))
+            for f in build_dir.glob("verilated*.[od]"):
+                shutil.copy2(f, tmp / f.name)
+            try:
+                tmp.rename(lib_dir)
+            except OSError:  # another process saved it first
+                shutil.rmtree(tmp, ignore_errors=True)
     else:  # the runner's test() needs the build settings of build()
         runner.build_dir = build_dir
     return runner, build_dir
