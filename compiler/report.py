@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 __all__ = ["build_report", "format_report"]
 
 _KIND = {ir.MatVec: "matvec", ir.SlidingWindow: "window", ir.Pool: "maxpool",
-         ir.WidthConvert: "dwc", ir.CodebookMatVec: "codebook"}
+         ir.WidthConvert: "dwc", ir.CodebookMatVec: "codebook", ir.CodeMap: "codemap",
+         ir.BitPlaneMatVec: "bitplane"}
 
 
 def build_report(graph: ir.Graph, target: Target, model: str,
@@ -57,6 +58,11 @@ def build_report(graph: ir.Graph, target: Target, model: str,
                        acc_bits=n.acc_bits, tau=n.tau, lowering=n.mode,
                        plain_weight_bits=plain, subbit_weight_bits=sub)
             folding[n.name] = {"pe": n.pe, "simd": n.simd, "subbit": n.mode}
+        elif isinstance(n, ir.BitPlaneMatVec):
+            row.update(pe=n.pe, simd=n.simd, mw=n.mw, mh=n.mh, planes=n.planes, taps=n.taps,
+                       input="bipolar planes", output="bipolar", entry_bits=n.entry_bits,
+                       acc_bits=n.acc_bits)
+            folding[n.name] = {"pe": n.pe, "simd": n.simd}
         elif isinstance(n, (ir.SlidingWindow, ir.Pool)):
             row.update(simd=n.simd)
             if isinstance(n, ir.Pool):

@@ -53,6 +53,9 @@ def legal_folds(graph: ir.Graph, node: ir.Node, wide_windows: bool = False) -> d
                          if d * in_bits <= MAX_WORD_BITS and d * node.tau <= MAX_WORD_BITS]}
     if isinstance(node, ir.Pool):
         return {"simd": [d for d in _divisors(node.channels) if d <= MAX_WORD_BITS]}
+    if isinstance(node, ir.BitPlaneMatVec):
+        return {"pe": [d for d in _divisors(node.mh) if d <= MAX_WORD_BITS],
+                "simd": [node.planes]}
     return {}
 
 
@@ -78,6 +81,11 @@ def codebook_modes(node: ir.CodebookMatVec) -> tuple[str, ...]:
 
 
 def _limit_text(graph: ir.Graph, node: ir.Node, param: str, wide_windows: bool = False) -> str:
+    if isinstance(node, ir.BitPlaneMatVec):
+        if param == "simd":
+            return (f"simd of a bit-plane layer is fixed to its {node.planes} planes (one "
+                    "window tap per word)")
+        return f"pe must divide {node.mh}"
     if isinstance(node, ir.CodebookMatVec):
         n = node.mh if param == "pe" else node.channels
     elif isinstance(node, ir.MatVec):
@@ -211,7 +219,7 @@ class Fold:
 
 def _owner(g: ir.Graph, n: ir.Node) -> str | None:
     """The foldable node whose parameters set ``n``'s speed."""
-    if isinstance(n, (ir.MatVec, ir.CodebookMatVec, ir.Pool)):
+    if isinstance(n, (ir.MatVec, ir.CodebookMatVec, ir.Pool, ir.BitPlaneMatVec)):
         return n.name
     if isinstance(n, ir.SlidingWindow):
         cons = g.consumers(n.name)
@@ -240,7 +248,9 @@ def _apply(graph: ir.Graph, state: Mapping[str, Mapping[str, int]],
     simd_of_consumer: dict[str, int] = {}
     order_of: dict[str, str] = {}
     for n in graph:
-        if isinstance(n, ir.CodebookMatVec):
+        if isinstance(n, ir.BitPlaneMatVec):
+            simd_of_consumer[n.inputs[0]] = state[n.name]["simd"]
+        elif isinstance(n, ir.CodebookMatVec):
             simd_of_consumer[n.inputs[0]] = state[n.name]["simd"]
             order_of[n.inputs[0]] = "ckk"
         elif isinstance(n, ir.MatVec):
@@ -249,7 +259,7 @@ def _apply(graph: ir.Graph, state: Mapping[str, Mapping[str, int]],
             if isinstance(src, ir.SlidingWindow):
                 order_of[src.name], simd_of_consumer[src.name] = window_order(src, simd)
     for n in graph:
-        if isinstance(n, ir.MatVec):
+        if isinstance(n, (ir.MatVec, ir.BitPlaneMatVec)):
             n = replace(n, pe=state[n.name]["pe"], simd=state[n.name]["simd"])
             if order_of.get(n.inputs[0]) == "ckk" and graph.node(n.inputs[0]).kind == "SlidingWindow":
                 # weight columns follow the window: (ky, kx, c) -> (c, ky, kx)
