@@ -14,8 +14,13 @@ brevitas.export.export_qonnx) this measures, for bnnc:
 * the report's analytic cycles per frame, FPS at the target clock (100 MHz) and LUT/BRAM
   estimates.
 
-Measured RTL cycles, RTL-simulation time and Yosys resources are columns left empty here
-(``null``): the RTL flow fills them. FINN's figures are the published board measurements of
+and, through the Verilog twin:
+
+* Verilator build time and RTL-simulation time per frame (native harness), outputs checked
+  equal to golden, and the measured interval (cycles per frame), checked equal to the
+  compiler's cycle model.
+
+FINN's figures are the published board measurements of
 DESIGN.md section 7, each with its source. With ``--finn-python`` (a Python with finn-plus
 installed, e.g. ``pip install --no-deps finn-plus`` in its own venv) FINN's front half
 (QONNX -> hardware layers) is timed on the same CNV file.
@@ -69,11 +74,13 @@ FINN_PUBLISHED: list[dict[str, Any]] = [
      "board": "-", "fps": None, "cycles_per_frame": None, "luts": None, "bram36": None,
      "dsps": None, "accuracy": "-", "compile_s": 23.0,
      "source": "measured on these machines, DESIGN.md section 7 (QONNX -> hardware layers, "
-               "no code generation); its automatic folding for 3,000 FPS fell 24x short"},
+               "no code generation), where its automatic folding for 3,000 FPS fell 24x short; "
+               "this bench re-measures both below with FINN's own RemoveCNVtoFCFlatten and "
+               "SetFolding's first pass"},
 ]
 
-RTL_COLUMNS = ("rtl_cycles_measured", "rtlsim_s_per_frame", "yosys_luts", "yosys_ffs",
-               "yosys_bram36", "yosys_dsps")
+RTL_COLUMNS = ("rtl_build_s", "rtlsim_s_per_frame", "rtl_cycles_measured", "rtl_fps",
+               "yosys_luts", "yosys_ffs", "yosys_bram36", "yosys_dsps")
 
 
 def _say(msg: str) -> None:
@@ -89,6 +96,7 @@ def measure(name: str, model: Path, work: Path, label: str, fold: dict | None,
     t0 = time.perf_counter()
     proj = bnnc.compile(model, work / label.replace(" ", "_"), fold=fold)
     t_compile = time.perf_counter() - t0
+    from bnnc.sim.rtlsim import build_top
     _say(f"{label}: building the C-simulation (cold cache)")
     t0 = time.perf_counter()
     build_csim(proj.hls_dir)
@@ -106,6 +114,14 @@ def measure(name: str, model: Path, work: Path, label: str, fold: dict | None,
     ref, ties = tb.run_qonnx(model, x, count_ties=True)
     t_ref = time.perf_counter() - t0
     stats = tb.compare_outputs(gold, proj.spec.scale, proj.spec.bias, ref, ties)
+    _say(f"{label}: building the Verilator model (cold cache)")
+    t0 = time.perf_counter()
+    build_top(proj.rtl_dir)
+    t_rtl_build = time.perf_counter() - t0
+    _say(f"{label}: RTL-simulating {frames} frames")
+    t0 = time.perf_counter()
+    rtl = proj.rtlsim(x)
+    t_rtl = time.perf_counter() - t0
     rep = proj.report
     row: dict[str, Any] = {
         "design": f"bnnc {label}", "network": name, "target": rep["target"]["name"],
@@ -122,7 +138,15 @@ def measure(name: str, model: Path, work: Path, label: str, fold: dict | None,
         "est_luts": rep["estimate"]["luts"], "est_bram36": rep["estimate"]["bram36"],
         "folding": rep["folding"],
     }
-    row.update({c: None for c in RTL_COLUMNS})
+    row.update({
+        "rtlsim_equals_golden": bool(np.array_equal(rtl.scores, gold)),
+        "rtl_build_s": round(t_rtl_build, 2),
+        "rtl_cycles_measured": rtl.run.interval,
+        "rtl_equals_cycle_model": rtl.run.interval == int(rep["interval_cycles"]),
+        "rtlsim_s_per_frame": round(t_rtl / frames, 4),
+        "rtl_fps": round(CLOCK_MHZ * 1e6 / rtl.run.interval, 1) if rtl.run.interval else None,
+        "yosys_luts": None, "yosys_ffs": None, "yosys_bram36": None, "yosys_dsps": None,
+    })
     return row
 
 
@@ -192,13 +216,16 @@ def main() -> int:
     cols = ["design", "compile_s", "csim_build_s", "csim_s_per_frame", "qonnx_exec_s_per_frame",
             "cycles_per_frame", "fps", "est_luts", "est_bram36", *RTL_COLUMNS]
     print()
-    print("bnnc (measured here; RTL and Yosys columns are filled by the RTL flow)")
+    print("bnnc (measured here)")
     print(_table(rows, cols))
     print()
     print("golden vs qonnx executor (DESIGN.md section 1 contract)")
     print(_table([{"design": r["design"], "csim_equals_golden": r["csim_equals_golden"],
+                   "rtlsim_equals_golden": r["rtlsim_equals_golden"],
+                   "rtl_equals_cycle_model": r["rtl_equals_cycle_model"],
                    **r["golden_vs_qonnx"]} for r in rows],
-                 ["design", "csim_equals_golden", "frames", "score_mismatch", "unexplained",
+                 ["design", "csim_equals_golden", "rtlsim_equals_golden",
+                  "rtl_equals_cycle_model", "frames", "score_mismatch", "unexplained",
                   "binarization_ties", "max_ulp", "ulp_violations", "argmax_diff"]))
     print()
     print("FINN / BNN-PYNQ (published board figures, DESIGN.md section 7)")
@@ -222,11 +249,13 @@ def main() -> int:
                    f"{platform.python_version()}",
         "clock_mhz": CLOCK_MHZ, "bnnc": rows, "finn_published": FINN_PUBLISHED,
         "finn_measured": finn,
-        "notes": "fps = clock / analytic interval (cycles per frame); est_* are bnnc's "
-                 "analytic estimates (not Vivado); RTL/Yosys columns null until measured"},
+        "notes": "fps = clock / analytic interval (cycles per frame); rtl_fps = clock / "
+                 "interval measured in RTL simulation; est_* are bnnc's analytic estimates; "
+                 "yosys_* are Yosys synth_xilinx figures (not Vivado's mapping)"},
         indent=1) + "\n")
     print(f"\nwritten {out}")
-    ok = all(r["csim_equals_golden"] and r["golden_vs_qonnx"]["unexplained"] == 0 for r in rows)
+    ok = all(r["csim_equals_golden"] and r["rtlsim_equals_golden"] and r["rtl_equals_cycle_model"]
+             and r["golden_vs_qonnx"]["unexplained"] == 0 for r in rows)
     return 0 if ok else 1
 
 

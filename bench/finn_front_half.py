@@ -40,6 +40,7 @@ def main() -> None:
     from finn.transformation.fpgadataflow.convert_to_hw.thresholding import InferThresholdingLayer
     from finn.transformation.fpgadataflow.set_folding import SetFolding
     from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
+    from finn.transformation.move_reshape import RemoveCNVtoFCFlatten
     from finn.transformation.qonnx.convert_qonnx_to_finn import ConvertQONNXtoFINN
     from finn.transformation.streamline import Streamline
     from finn.transformation.streamline.reorder import MakeMaxPoolNHWC
@@ -75,7 +76,7 @@ def main() -> None:
             RemoveUnusedTensors())
     t_stream = time.perf_counter() - t0
     m = run(m, InferBinaryMatrixVectorActivation(), InferQuantizedMatrixVectorActivation(),
-            InferThresholdingLayer(), InferPool(), InferConvInpGen(),
+            InferThresholdingLayer(), InferPool(), InferConvInpGen(), RemoveCNVtoFCFlatten(),
             absorb.AbsorbConsecutiveTransposes(), GiveUniqueNodeNames(), InferDataLayouts(),
             InferDataTypes(), InferShapes())
     t_front = time.perf_counter() - t0
@@ -85,9 +86,14 @@ def main() -> None:
     try:
         t1 = time.perf_counter()
         target = int(1e9 / CLOCK_NS / fps)
-        m = run(m, SpecializeLayers(FPGA_PART), SetFolding(target))
+        # SetFolding's first pass (per-node folding for the target). Its second,
+        # "relaxation" pass analyses the whole graph as one dataflow partition, which this
+        # graph is not: FINN's streamlining leaves Transpose-Mul-Transpose (Brevitas's scalar
+        # scales) in software between each MVAU and its Thresholding, so
+        # CreateDataflowPartition refuses it ("partition depends on itself").
+        m = run(m, SpecializeLayers(FPGA_PART), SetFolding(target, two_pass_relaxation=False))
         cycles = {}
-        for n in m.graph.node:  # hardware layers only; Transpose/Flatten stay in software
+        for n in m.graph.node:
             try:
                 cycles[n.name] = int(getCustomOp(n).get_exp_cycles())
             except Exception:

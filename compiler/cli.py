@@ -27,6 +27,7 @@ examples:
   bnnc golden build/ --inputs x.npy --outputs y.npy
   bnnc csim build/ --inputs x.npy --outputs y.npy
   bnnc rtlsim build/ --inputs x.npy --outputs y.npy --backpressure 0.3 --report cycles.json
+  bnnc rtlsim build/ --inputs x.npy --outputs y.npy --cocotb --batch 4 --gaps 0.2
   bnnc synth build/ --jobs 2
   bnnc report build/
 
@@ -159,8 +160,24 @@ def cmd_rtlsim(args: argparse.Namespace) -> int:
 
     proj = load_project(args.project)
     x = _load_npy(args.inputs)
-    res = proj.rtlsim(x, backpressure=args.backpressure, gaps=args.gaps, seed=args.seed)
-    s, run = res.scores, res.run
+    use_cocotb = bool(args.cocotb or args.hls_verilog)
+    if args.batch is not None and not use_cocotb:
+        raise UsageError("--batch applies to the cocotb testbench; add --cocotb (the native "
+                         "harness sends all frames as one batch)")
+    cycles_checked = False
+    if use_cocotb:
+        from .sim.cocotb_tb import run_project
+
+        if args.no_check:
+            raise UsageError("--no-check is not available with --cocotb / --hls-verilog: the "
+                             "testbench checks every output against golden")
+        cres = run_project(proj.path, x, hls_verilog=args.hls_verilog, batch=args.batch,
+                           seed=args.seed, gaps=args.gaps, backpressure=args.backpressure)
+        s, run, cycles_checked = cres.scores, cres.run, cres.cycles_checked
+        sim = "cocotb (Verilog exported by Vitis HLS)" if args.hls_verilog else "cocotb"
+    else:
+        res = proj.rtlsim(x, backpressure=args.backpressure, gaps=args.gaps, seed=args.seed)
+        s, run, sim = res.scores, res.run, "native"
     if not args.no_check:
         g = proj.scores(x, backend="golden")
         if not np.array_equal(s, g):
@@ -172,11 +189,14 @@ def cmd_rtlsim(args: argparse.Namespace) -> int:
     y = s if args.raw else proj.spec.scores_to_output(s)
     _save_npy(args.outputs, y)
     model = proj.report.get("cycle_model", {})
-    figures = {"frames": len(s), "cycles": run.cycles, "seconds": round(run.seconds, 3),
+    figures = {"frames": len(s), "simulator": sim, "cycles": run.cycles,
+               "seconds": round(run.seconds, 3), "cpu_seconds": round(run.cpu_seconds, 3),
                "cycles_per_second": round(run.cycles_per_second),
                "latency": run.latency, "interval": run.interval,
                "model_latency": model.get("latency"), "model_interval": model.get("interval"),
+               "cycles_checked_against_model": cycles_checked,
                "backpressure": args.backpressure, "gaps": args.gaps, "seed": args.seed,
+               "batch": args.batch or len(s),
                "first_in": run.first_in, "last_out": run.last_out}
     if args.report:
         p = Path(args.report)
@@ -184,10 +204,11 @@ def cmd_rtlsim(args: argparse.Namespace) -> int:
         p.write_text(json.dumps(figures, indent=1) + "\n")
     check = "" if args.no_check else ", equal to golden"
     iv = "-" if run.interval is None else f"{run.interval:,}"
-    print(f"rtlsim: {len(s)} frame(s), {run.cycles:,} cycles in {run.seconds:.2f} s "
+    print(f"rtlsim ({sim}): {len(s)} frame(s), {run.cycles:,} cycles in {run.seconds:.2f} s "
           f"({run.cycles_per_second / 1e6:.2f} M cycles/s){check} -> {args.outputs}")
+    verdict = " (equal to the model)" if cycles_checked else ""
     print(f"  latency {run.latency:,} cycles (model {model.get('latency', '-')}), interval {iv} "
-          f"cycles/frame (model {model.get('interval', '-')})")
+          f"cycles/frame (model {model.get('interval', '-')}){verdict}")
     return 0
 
 
@@ -292,6 +313,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="probability that the input holds TVALID low between words (default 0)")
     v.add_argument("--seed", type=int, default=1, help="seed of the backpressure/gap pattern")
     v.add_argument("--report", metavar="CYCLES.json", help="write the measured cycles as JSON")
+    v.add_argument("--cocotb", action="store_true",
+                   help="use the cocotb + cocotbext-axi testbench (AXI4-Stream protocol, "
+                        "about 40 k cycles/s) instead of the native C++ harness")
+    v.add_argument("--batch", type=int, metavar="N",
+                   help="with --cocotb: frames per batch (TLAST after each N frames; default all)")
+    v.add_argument("--hls-verilog", metavar="DIR",
+                   help="run the cocotb testbench on the Verilog Vitis HLS exported from hls/ "
+                        "(e.g. build/hls/bnnc_hls/sol1/impl/verilog): outputs are checked "
+                        "against golden, cycles reported without comparing to the model")
     v.set_defaults(func=cmd_rtlsim)
 
     r = sub.add_parser("report", help="print a project's report (with Vitis HLS's figures "

@@ -93,6 +93,7 @@ class RtlRun:
     seconds: float             # wall time of the simulation loop
     first_in: list[int]        # per frame: cycle of its first input handshake
     last_out: list[int]        # per frame: cycle of its last output handshake
+    cpu_seconds: float = 0.0   # CPU time of the simulation loop (process clock)
 
     @property
     def latency(self) -> int:
@@ -106,7 +107,13 @@ class RtlRun:
 
     @property
     def cycles_per_second(self) -> float:
+        """Simulated cycles per second of wall time."""
         return self.cycles / self.seconds if self.seconds > 0 else float("inf")
+
+    @property
+    def cycles_per_cpu_second(self) -> float:
+        """Simulated cycles per second of CPU time (independent of other load)."""
+        return self.cycles / self.cpu_seconds if self.cpu_seconds > 0 else float("inf")
 
 
 def build_top(rtl_dir: str | Path) -> Path:
@@ -161,4 +168,5 @@ def run_top(rtl_dir: str | Path, words: np.ndarray, n_frames: int, *, seed: int 
         cyc = json.loads(fcyc.read_text())
     return RtlRun(words=out, cycles=int(cyc["cycles"]), seconds=float(cyc["seconds"]),
                   first_in=[int(v) for v in cyc["first_in"]],
-                  last_out=[int(v) for v in cyc["last_out"]])
+                  last_out=[int(v) for v in cyc["last_out"]],
+                  cpu_seconds=float(cyc.get("cpu_seconds", 0.0)))
