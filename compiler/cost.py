@@ -94,9 +94,16 @@ def shape_of(graph: ir.Graph, name: str) -> tuple[int, int, int]:
         oh = (n.height + 2 * n.pad - n.kernel) // n.stride + 1
         ow = (n.width + 2 * n.pad - n.kernel) // n.stride + 1
         return (n.kernel * n.kernel * n.channels, oh, ow)
-    if isinstance(n, ir.MatVec):
+    if isinstance(n, (ir.MatVec, ir.BitPlaneMatVec)):
         _, h, w = shape_of(graph, n.inputs[0])
         return (n.mh, h, w)
+    if isinstance(n, ir.CodeMap):
+        c, h, w = shape_of(graph, n.inputs[0])
+        return (c * 8, h, w)
+    if isinstance(n, ir.BitPlaneConv):
+        c, h, w = shape_of(graph, n.inputs[0])
+        f = graph.consts[n.weights].shape[0]
+        return (f, (h + 2 * n.pad - n.kernel) // n.stride + 1, (w + 2 * n.pad - n.kernel) // n.stride + 1)
     if isinstance(n, ir.Pool):
         return (n.channels, n.height // n.kernel, n.width // n.kernel)
     if isinstance(n, (ir.FlattenNHWC, ir.Flatten)):
@@ -123,7 +130,7 @@ def elem_bits(graph: ir.Graph, name: str) -> int:
         return 1 if n.thresholds is not None else 32
     if isinstance(n, ir.SlidingWindow):
         return n.dtype.bits
-    if isinstance(n, (ir.Pool, ir.Threshold)):
+    if isinstance(n, (ir.Pool, ir.Threshold, ir.CodeMap, ir.BitPlaneMatVec)):
         return 1
     if isinstance(n, (ir.Conv, ir.Dense)):
         return 32
@@ -143,6 +150,10 @@ def stream_bits(graph: ir.Graph, name: str) -> int:
         return n.simd
     if isinstance(n, ir.WidthConvert):
         return n.out_bits
+    if isinstance(n, ir.CodeMap):
+        return n.channels * 8
+    if isinstance(n, ir.BitPlaneMatVec):
+        return n.pe
     return stream_bits(graph, n.inputs[0])
 
 
@@ -175,6 +186,25 @@ def node_cost(graph: ir.Graph, n: ir.Node) -> NodeCost:
         ffs = 96 + n.pe * n.acc_bits + wf + tf
         return NodeCost(cycles=cycles, luts=luts, brams=wb + tb, ffs=ffs,
                         weight_bits=n.mw * n.mh, threshold_bits=tbits)
+    if isinstance(n, ir.BitPlaneMatVec):
+        _, h, w = shape_of(graph, n.inputs[0])
+        sf, nf = n.mw // n.simd, n.mh // n.pe
+        wl, wb = memory_cost(n.simd, nf * sf)
+        # per (PE, plane): a popcount counter of the taps and a table of NF*(taps+1) entries
+        tl, tb = memory_cost(n.entry_bits, nf * (n.taps + 1))
+        cbits = (n.taps).bit_length()
+        thl, thb = memory_cost(n.acc_bits + 1, nf)
+        per_pe = n.planes * (2 * cbits + tl) + (n.planes - 1) * n.acc_bits + n.acc_bits + thl
+        ibuf_l, ibuf_b = memory_cost(n.simd, sf) if nf > 1 else (0, 0.0)
+        luts = 120 + n.pe * (per_pe + wl) + ibuf_l
+        return NodeCost(cycles=nf * sf * h * w, luts=luts,
+                        brams=n.pe * (wb + n.planes * tb + thb) + ibuf_b,
+                        weight_bits=n.mw * n.mh,
+                        threshold_bits=n.mh * (n.acc_bits + 1) + n.mh * n.planes * (n.taps + 1) * n.entry_bits)
+    if isinstance(n, ir.CodeMap):
+        _, h, w = shape_of(graph, n.inputs[0])
+        rl, rb = memory_cost(8, 256)
+        return NodeCost(cycles=h * w, luts=20 + n.channels * rl, brams=n.channels * rb)
     if isinstance(n, ir.SlidingWindow):
         c, oh, ow = shape_of(graph, n.name)
         cb = n.channels // n.simd

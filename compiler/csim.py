@@ -119,6 +119,10 @@ def expected_words(graph: "ir.Graph", node: "ir.Node", value: np.ndarray) -> lis
         return tensor_to_words(v, 32, node.pe, bipolar=False)
     if isinstance(node, ir.Pool):
         return tensor_to_words(v, 1, node.simd, bipolar=True)
+    if isinstance(node, ir.BitPlaneMatVec):
+        return tensor_to_words(v, 1, node.pe, bipolar=True)
+    if isinstance(node, ir.CodeMap):
+        return tensor_to_words(v, 1, node.channels * 8, bipolar=True)
     if isinstance(node, ir.WidthConvert):
         return _frame_bits_words(value, elem_bits(graph, node.name), node.out_bits)
     raise TypeError(node.kind)

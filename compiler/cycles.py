@@ -30,6 +30,8 @@ How the kernels move (see the header comment of each Verilog module):
   width down          max(OUT_WORDS, R*(IN_WORDS-1) + 1)           OUT_WORDS - 1
   width up            IN_WORDS                                     IN_WORDS - 1
   matvec              PIXELS * NF * SF                             PIXELS * NF * SF - 1
+  bit-plane unit      PIXELS * NF * SF (SF = taps, the matvec's)   PIXELS * NF * SF - 1
+  code ROM            PIXELS                                       PIXELS - 1
   max-pool            H * W * CB                                   ((OH*K-1)*W + OW*K) * CB - 1
   ==================  ===========================================  ==========================
 
@@ -102,7 +104,8 @@ def hardware_nodes(graph: ir.Graph) -> list[ir.Node]:
     """The kernels of ``graph`` in stream order (FlattenNHWC is wiring; Input/Output are ports)."""
     out = []
     for n in graph:
-        if isinstance(n, (ir.WidthConvert, ir.SlidingWindow, ir.MatVec, ir.Pool)):
+        if isinstance(n, (ir.WidthConvert, ir.SlidingWindow, ir.MatVec, ir.Pool, ir.CodeMap,
+                          ir.BitPlaneMatVec)):
             out.append(n)
         elif not isinstance(n, (ir.Input, ir.Output, ir.FlattenNHWC)):
             raise InternalError(f"the RTL backend has no kernel for {n.kind} ({n.name!r}); "
@@ -129,7 +132,11 @@ def _static_schedule(graph: ir.Graph, n: ir.Node) -> tuple[np.ndarray, np.ndarra
         r = n.out_bits // n.in_bits
         i = np.arange(iw)
         return np.ones(iw, dtype=bool), (i % r == r - 1) | (i == iw - 1)
-    if isinstance(n, ir.MatVec):
+    if isinstance(n, ir.CodeMap):  # one pixel word in, one out, per step
+        _, h, w = shape_of(graph, n.inputs[0])
+        ones = np.ones(h * w, dtype=bool)
+        return ones, ones.copy()
+    if isinstance(n, (ir.MatVec, ir.BitPlaneMatVec)):
         _, h, w = shape_of(graph, n.inputs[0])
         sf, nf = n.mw // n.simd, n.mh // n.pe
         i = np.arange(h * w * nf * sf)
@@ -263,7 +270,8 @@ def node_timing(graph: ir.Graph, n: ir.Node, frames: int = MODEL_FRAMES) -> Node
                           latency=int(ends[0]))
     rd, wr = _static_schedule(graph, n)
     last = int(np.flatnonzero(wr)[-1])
-    kind = {ir.WidthConvert: "dwc", ir.MatVec: "matvec", ir.Pool: "maxpool"}[type(n)]
+    kind = {ir.WidthConvert: "dwc", ir.MatVec: "matvec", ir.Pool: "maxpool",
+            ir.CodeMap: "codemap", ir.BitPlaneMatVec: "bitplane"}[type(n)]
     return NodeTiming(name=n.name, kind=kind, in_words=int(rd.sum()), out_words=int(wr.sum()),
                       interval=int(rd.size), latency=last)
 
@@ -305,10 +313,10 @@ def _simulate(graph: ir.Graph, in_times: np.ndarray, frames: int,
         arrival = writes[src] + 1
         if isinstance(n, ir.SlidingWindow):
             cons = graph.consumers(n.name)
-            if len(cons) != 1 or not isinstance(cons[0], ir.MatVec):
+            if len(cons) != 1 or not isinstance(cons[0], (ir.MatVec, ir.BitPlaneMatVec)):
                 raise InternalError(f"sliding window {n.name!r} must feed exactly one matvec")
             mv = cons[0]
-            assert isinstance(mv, ir.MatVec)
+            assert isinstance(mv, (ir.MatVec, ir.BitPlaneMatVec))
             sf, nf = mv.mw // mv.simd, mv.mh // mv.pe
             read, emit, cons_t = _window_run(_window(n, graph), frames, arrival, (sf, nf),
                                              window_depth)

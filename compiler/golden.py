@@ -140,6 +140,71 @@ def width_convert(node: ir.WidthConvert, x: np.ndarray, consts: Consts) -> np.nd
     return x
 
 
+# ------------------------------------------------------------------ bit-plane layer
+def _plane_bits(x: np.ndarray, code: np.ndarray) -> np.ndarray:
+    """uint8 (N, C, H, W) -> bipolar (N, C*8, H, W): plane c*8 + i = bit i of code[x]."""
+    q = np.asarray(code, dtype=np.int64)[x]
+    n, c, h, w = q.shape
+    bits = (q[:, :, None] >> np.arange(8)[None, None, :, None, None]) & 1
+    return (2 * bits - 1).reshape(n, c * 8, h, w)
+
+
+def _table_sums(counts: np.ndarray, tables: np.ndarray) -> np.ndarray:
+    """Exact ``sum_j tables[f, j, counts[..., f, j]]`` over the last axis: (..., F, P) -> (..., F).
+
+    The table entries are Python ints of any size; they are split into 32-bit limbs
+    (two's complement, the top limb signed) so the sums run in int64. The result is int64
+    when every possible sum fits in 62 bits, else an object array of Python ints.
+    """
+    tab = np.asarray(tables, dtype=object)
+    f, p, _ = tab.shape
+    lo_t, hi_t = min(int(v) for v in tab.ravel()), max(int(v) for v in tab.ravel())
+    fits = max(abs(lo_t), abs(hi_t)) * p < (1 << 62)
+    limbs: list[np.ndarray] = []
+    rest = tab
+    while True:
+        if max(abs(int(v)) for v in rest.ravel()) < (1 << 32) or fits:
+            limbs.append(rest.astype(np.int64))
+            break
+        limbs.append(np.array([int(v) & 0xFFFFFFFF for v in rest.ravel()],
+                              dtype=np.int64).reshape(rest.shape))
+        rest = np.array([int(v) >> 32 for v in rest.ravel()], dtype=object).reshape(rest.shape)
+    fi = np.arange(f)[:, None]
+    pj = np.arange(p)[None, :]
+    total: np.ndarray | None = None
+    for k, limb in enumerate(limbs):
+        part = limb[fi, pj, counts].sum(axis=-1)
+        if len(limbs) > 1:
+            part = part.astype(object) * (1 << (32 * k))
+        total = part if total is None else total + part
+    assert total is not None
+    return total
+
+
+def bitplane_conv(node: ir.BitPlaneConv, x: np.ndarray, consts: Consts) -> np.ndarray:
+    planes = _plane_bits(x, consts[node.code])
+    w = consts[node.weights].astype(np.int64)  # (F, P, K, K)
+    win = _windows(_pad(planes, node.pad, 1), node.kernel, node.stride)  # (N, OH, OW, K, K, P)
+    dot = np.einsum("nhwabp,fpab->nhwfp", win, w)
+    counts = (dot + node.kernel * node.kernel) // 2
+    out = _table_sums(counts, consts[node.tables])  # (N, OH, OW, F)
+    return out.transpose(0, 3, 1, 2)
+
+
+def code_map(node: ir.CodeMap, x: np.ndarray, consts: Consts) -> np.ndarray:
+    return _plane_bits(x, consts[node.code])
+
+
+def bitplane_matvec(node: ir.BitPlaneMatVec, x: np.ndarray, consts: Consts) -> np.ndarray:
+    n, mw, h, wd = x.shape
+    cols = x.transpose(0, 2, 3, 1).reshape(-1, node.taps, node.planes)
+    w = consts[node.weights].astype(np.int64).reshape(node.mh, node.taps, node.planes)
+    dot = np.einsum("mtp,ftp->mfp", cols, w)
+    counts = (dot + node.taps) // 2
+    acc = _table_sums(counts, consts[node.tables]).reshape(n, h, wd, -1).transpose(0, 3, 1, 2)
+    return _threshold(acc, consts[node.thresholds], consts[node.invert])
+
+
 GOLDEN: dict[type, Callable[..., np.ndarray]] = {
     ir.Input: input_,
     ir.Conv: conv,
@@ -153,6 +218,9 @@ GOLDEN: dict[type, Callable[..., np.ndarray]] = {
     ir.Pool: pool,
     ir.FlattenNHWC: flatten_nhwc,
     ir.WidthConvert: width_convert,
+    ir.BitPlaneConv: bitplane_conv,
+    ir.CodeMap: code_map,
+    ir.BitPlaneMatVec: bitplane_matvec,
 }
 
 

@@ -30,7 +30,7 @@ __all__ = [
     "DType", "Bipolar", "UInt", "Int", "BIPOLAR", "UINT8",
     "Node", "Input", "Conv", "Dense", "Threshold", "MaxPool", "Flatten",
     "SlidingWindow", "MatVec", "Pool", "FlattenNHWC", "WidthConvert", "Output",
-    "Graph", "IRError",
+    "BitPlaneConv", "CodeMap", "BitPlaneMatVec", "Graph", "IRError",
 ]
 
 
@@ -206,6 +206,28 @@ class Output(Node):
     onnx_name: str = "output"
 
 
+@dataclass(frozen=True, kw_only=True)
+class BitPlaneConv(Node):
+    """Bit-plane first layer (DESIGN.md section 5): uint8 (N, C, H, W) -> exact Int (N, F, OH, OW).
+
+    Pixel ``p`` of channel ``c`` becomes the code ``consts[code][p]`` (256 entries, 0..255);
+    bit ``i`` of the code is plane ``c*8 + i`` (+1 for bit 1, -1 for bit 0). Plane ``j``
+    is padded by ``pad`` with +1 and correlated with the +-1 kernel ``weights[f, j]``
+    (``consts[weights]`` of shape (F, C*8, K, K)); ``n`` = the number of taps that agree
+    (0..K*K). The output is ``sum_j tables[f, j, n_j]``, with ``consts[tables]`` of shape
+    (F, C*8, K*K + 1) holding exact integers (an object array of Python ints: the entries
+    are the layer's dyadic per-plane values scaled by one power of two, so they may need
+    more than 64 bits).
+    """
+
+    code: str = _const()
+    weights: str = _const()
+    tables: str = _const()
+    kernel: int
+    stride: int = 1
+    pad: int = 0
+
+
 # --- hardware-level nodes (after lowering) --------------------------------
 @dataclass(frozen=True, kw_only=True)
 class SlidingWindow(Node):
@@ -260,6 +282,48 @@ class Pool(Node):
     kernel: int
     and_mask: str | None = _opt_const()
     simd: int = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class CodeMap(Node):
+    """Per-element code ROM: (N, C, H, W) uint8 -> (N, C*8, H, W) bipolar bit-planes.
+
+    Element ``p`` of channel ``c`` becomes the byte ``consts[code][p]``; its bit ``i`` is
+    output channel ``c*8 + i``. In hardware the stream word (one pixel, channel ``c`` at
+    bits ``8c..8c+7``) goes through one 256 x 8 ROM per channel and keeps its layout: the
+    plane split is wiring.
+    """
+
+    code: str = _const()
+    channels: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class BitPlaneMatVec(Node):
+    """Per-pixel bit-plane unit: window (N, MW, H, W) -> bipolar (N, MH, H, W).
+
+    ``MW = taps * planes`` in window order (tap, plane). For neuron ``f`` and plane ``j``,
+    ``n_j`` counts the taps ``t`` whose bit agrees with ``weights[f, t*planes + j]``
+    (bipolar (MH, MW), the MatVec layout); the neuron's value is
+    ``acc = sum_j tables[f, j, n_j]`` (object array (MH, planes, taps + 1) of exact ints)
+    and its output ``+1 if (acc >= thresholds[f]) xor invert[f] else -1``. The schedule is
+    the MatVec's with SIMD = planes (one window tap per word): PIXELS * (MH/PE) * taps
+    steps per frame. ``entry_bits``/``acc_bits``: signed widths of a table entry and of
+    the sum (and threshold).
+    """
+
+    weights: str = _const()
+    tables: str = _const()
+    thresholds: str = _const()
+    invert: str = _const()
+    mw: int
+    mh: int
+    planes: int
+    taps: int
+    pe: int = 1
+    simd: int = 1
+    entry_bits: int = 2
+    acc_bits: int = 2
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 __all__ = ["build_report", "format_report"]
 
 _KIND = {ir.MatVec: "matvec", ir.SlidingWindow: "window", ir.Pool: "maxpool",
-         ir.WidthConvert: "dwc"}
+         ir.WidthConvert: "dwc", ir.CodeMap: "codemap", ir.BitPlaneMatVec: "bitplane"}
 
 
 def build_report(graph: ir.Graph, target: Target, model: str,
@@ -48,6 +48,11 @@ def build_report(graph: ir.Graph, target: Target, model: str,
         if isinstance(n, ir.MatVec):
             row.update(pe=n.pe, simd=n.simd, mw=n.mw, mh=n.mh, domain=n.domain,
                        input=str(n.in_dtype), output="bipolar" if n.thresholds else "int32",
+                       acc_bits=n.acc_bits)
+            folding[n.name] = {"pe": n.pe, "simd": n.simd}
+        elif isinstance(n, ir.BitPlaneMatVec):
+            row.update(pe=n.pe, simd=n.simd, mw=n.mw, mh=n.mh, planes=n.planes, taps=n.taps,
+                       input="bipolar planes", output="bipolar", entry_bits=n.entry_bits,
                        acc_bits=n.acc_bits)
             folding[n.name] = {"pe": n.pe, "simd": n.simd}
         elif isinstance(n, (ir.SlidingWindow, ir.Pool)):

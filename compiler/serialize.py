@@ -18,7 +18,8 @@ __all__ = ["save_graph", "load_graph", "graph_to_json"]
 
 _NODE_TYPES = {cls.__name__: cls for cls in (
     ir.Input, ir.Conv, ir.Dense, ir.Threshold, ir.MaxPool, ir.Flatten, ir.Output,
-    ir.SlidingWindow, ir.MatVec, ir.Pool, ir.FlattenNHWC, ir.WidthConvert)}
+    ir.SlidingWindow, ir.MatVec, ir.Pool, ir.FlattenNHWC, ir.WidthConvert,
+    ir.BitPlaneConv, ir.CodeMap, ir.BitPlaneMatVec)}
 
 
 def _dtype_to_json(d: ir.DType) -> dict[str, object]:
@@ -68,9 +69,21 @@ def _write_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
         for key in sorted(arrays):
             buf = io.BytesIO()
-            np.lib.format.write_array(buf, np.ascontiguousarray(arrays[key]), allow_pickle=False)
+            arr = np.asarray(arrays[key])
+            if arr.dtype == object:  # exact wide integers (bit-plane tables): decimal text
+                arr = np.array([str(int(v)) for v in arr.ravel()], dtype=str).reshape(arr.shape)
+            np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
             info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
             zf.writestr(info, buf.getvalue())
+
+
+def _from_npy(arr: np.ndarray) -> np.ndarray:
+    """Decimal text arrays (see :func:`_write_npz`) back to object arrays of Python ints."""
+    if arr.dtype.kind != "U":
+        return arr
+    out = np.empty(arr.shape, dtype=object)
+    out.ravel()[:] = [int(v) for v in arr.ravel()]
+    return out
 
 
 def load_graph(directory: str | Path) -> ir.Graph:
@@ -78,7 +91,7 @@ def load_graph(directory: str | Path) -> ir.Graph:
     try:
         spec = json.loads((d / "graph.json").read_text())
         with np.load(d / "consts.npz", allow_pickle=False) as z:
-            consts = {k: z[k] for k in z.files}
+            consts = {k: _from_npy(z[k]) for k in z.files}
     except FileNotFoundError as exc:
         raise ModelError(f"{d}: not a bnnc build directory ({Path(exc.filename).name} is "
                          "missing); run 'bnnc compile' first") from None

@@ -14,7 +14,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-__all__ = ["Chain", "cnv_w1a1", "tfc_w1a1", "run_onnxruntime"]
+__all__ = ["Chain", "cnv_w1a1", "tfc_w1a1", "bitplane_net", "run_onnxruntime",
+           "twos_complement_code"]
 
 
 class Chain:
@@ -107,6 +108,39 @@ class Chain:
     def flatten(self) -> str:
         return self.op("Flatten", axis=1)
 
+    def bitplane(self, channels: int, filters: int, height: int, width: int, *, kernel: int = 3,
+                 pad: int = 1, stride: int = 1, code: list[int] | None = None) -> str:
+        """The ONNX pattern of ``bnnc.nn.BitPlaneInput`` (docs/bitplane-training.md) on uint8
+        pixels, with random +-1 kernels, per-branch affine and PReLU slopes (float32),
+        plane weights 1, 1, 2, 2, 4, 4, 8, 8 and a random BatchNorm; no binarization."""
+        r = self.rng
+        p, b = channels * 8, channels * 8 * filters
+        table = code if code is not None else twos_complement_code()
+        planes = np.array([[1.0 if (q >> i) & 1 else -1.0 for i in range(8)] for q in table],
+                          dtype=np.float32)
+        self.op("Cast", to=TensorProto.INT64)
+        self.op("Gather", self.cur, first=self.const(planes, "plane_table"), axis=0)
+        self.op("Transpose", perm=[0, 1, 4, 2, 3])
+        self.op("Reshape", self.const(np.array([-1, p, height, width], dtype=np.int64), "shape"))
+        if pad:
+            self.pad(pad, 1.0)
+        w = np.where(r.random((b, 1, kernel, kernel)) < 0.5, -1.0, 1.0).astype(np.float32)
+        self.op("Conv", self.const(w, "w"), group=p, kernel_shape=[kernel, kernel],
+                pads=[0, 0, 0, 0], strides=[stride, stride])
+        oh = (height + 2 * pad - kernel) // stride + 1
+        ow = (width + 2 * pad - kernel) // stride + 1
+        a = r.uniform(0.05, 0.7, b) * np.where(r.random(b) < 0.15, -1, 1)
+        self.per_channel("Mul", a)
+        self.per_channel("Add", r.normal(0, 0.4, b))
+        self.op("PRelu", self.const(r.uniform(-0.3, 0.8, (1, b, 1, 1)).astype(np.float32), "slope"))
+        self.op("Reshape", self.const(np.array([-1, channels, 8, filters, oh, ow], dtype=np.int64),
+                                      "shape"))
+        m = np.array([2.0 ** (i // 2) for i in range(8)], dtype=np.float32).reshape(8, 1, 1, 1)
+        self.op("Mul", self.const(m, "plane_weight"))
+        self.op("ReduceSum", self.const(np.array([1, 2], dtype=np.int64), "axes"), keepdims=0)
+        gamma = r.uniform(0.3, 1.5, filters) * np.where(r.random(filters) < 0.3, -1, 1)
+        return self.batchnorm(filters, gamma=gamma, spread=4.0 * channels)
+
     def build(self, path: str | Path | None = None) -> onnx.ModelProto:
         out = helper.make_tensor_value_info(self.cur, TensorProto.FLOAT, None)
         graph = helper.make_graph(self.nodes, "test", [self.input], [out], self.inits)
@@ -124,17 +158,52 @@ def run_onnxruntime(path: str | Path, x: np.ndarray) -> np.ndarray:
     return sess.run(None, {sess.get_inputs()[0].name: x})[0]
 
 
-def cnv_w1a1(path: str | Path, seed: int = 0, classes: int = 10) -> Path:
+def twos_complement_code() -> list[int]:
+    """The paper's default pixel code (as ``bnnc.nn.twos_complement_table``, without torch):
+    ``q = clip(round(128 * (p / 127.5 - 1)), -127, 127)`` as the byte ``q mod 256``."""
+    from fractions import Fraction
+
+    return [max(-127, min(127, round(Fraction(128) * (Fraction(2 * p, 255) - 1)))) % 256
+            for p in range(256)]
+
+
+def bitplane_net(path: str | Path, channels: int = 3, filters: int = 4, size: int = 16,
+                 seed: int = 0, classes: int = 4, *, kernel: int = 3, pad: int = 1,
+                 stride: int = 1) -> Path:
+    """A bit-plane first layer (random float32 parameters) + Binarize + a dense classifier."""
+    b = Chain((channels, size, size), seed=seed)
+    b.bitplane(channels, filters, size, size, kernel=kernel, pad=pad, stride=stride)
+    b.binarize()
+    b.flatten()
+    o = (size + 2 * pad - kernel) // stride + 1
+    b.gemm(filters * o * o, classes)
+    b.batchnorm(classes)
+    b.build(path)
+    return Path(path)
+
+
+def cnv_w1a1(path: str | Path, seed: int = 0, classes: int = 10,
+             first_layer: str = "8bit") -> Path:
     """BNN-PYNQ's CNV topology: 3x32x32 uint8; convs 64, 64, pool, 128, 128, pool, 256, 256
     (3x3, no padding); dense 512, 512, ``classes``; BatchNorm + sign after every layer but
-    the last (which ends in a BatchNorm affine)."""
+    the last (which ends in a BatchNorm affine).
+
+    ``first_layer``: ``"8bit"`` (8-bit pixels x binary weights, as BNN-PYNQ) or
+    ``"bitplane"`` (the bit-plane layer of ``bnnc.nn.BitPlaneInput`` with 64 filters, no
+    padding, so every later layer is unchanged)."""
+    if first_layer not in ("8bit", "bitplane"):
+        raise ValueError(f"first_layer must be '8bit' or 'bitplane', not {first_layer!r}")
     b = Chain((3, 32, 32), seed=seed)
-    b.cast_float()
-    b.scalar("Div", 255.0)
+    if first_layer == "8bit":
+        b.cast_float()
+        b.scalar("Div", 255.0)
     cin = 3
     for i, cout in enumerate((64, 64, 128, 128, 256, 256)):
-        b.conv(cin, cout)
-        b.batchnorm(cout, spread=40.0 if i == 0 else 4.0)
+        if i == 0 and first_layer == "bitplane":
+            b.bitplane(3, cout, 32, 32, pad=0)
+        else:
+            b.conv(cin, cout)
+            b.batchnorm(cout, spread=40.0 if i == 0 else 4.0)
         b.binarize()
         if i in (1, 3):
             b.maxpool(2)

@@ -29,7 +29,7 @@ from .. import hls_templates as _templates  # type: ignore[attr-defined]
 TEMPLATE_DIR = Path(_templates.__file__).resolve().parent
 
 STATIC_HEADERS = ("bnnc_common.h", "bnnc_width_convert.h", "bnnc_sliding_window.h",
-                  "bnnc_matvec.h", "bnnc_pool.h", "bnnc_trace.h")
+                  "bnnc_matvec.h", "bnnc_pool.h", "bnnc_trace.h", "bnnc_bitplane.h")
 
 # node class -> kernel function of the static headers
 KERNEL_OF: dict[type, str] = {
@@ -37,6 +37,8 @@ KERNEL_OF: dict[type, str] = {
     ir.SlidingWindow: "sliding_window",
     ir.MatVec: "matvec",  # matvec_threshold or matvec_scores
     ir.Pool: "maxpool",
+    ir.CodeMap: "code_map",
+    ir.BitPlaneMatVec: "bitplane_matvec",
 }
 
 DEFAULT_FIFO_DEPTH = 2
@@ -76,6 +78,21 @@ def _c_literal(value: int, bits: int) -> str:
     if bits <= 64:
         return f"0x{value:x}ULL" if bits > 32 else f"0x{value:x}"
     return f'ap_uint<{bits}>("0x{value:x}", 16)'
+
+
+def _c_signed(value: int, bits: int) -> str:
+    """A rom_s<bits>::t initializer: a long long up to 64 bits, else ap_int via its bits."""
+    if bits <= 64:
+        return f"{value}LL" if -(1 << 62) < value < (1 << 62) else f"(long long)0x{value & ((1 << 64) - 1):x}ULL"
+    return f'ap_uint<{bits}>("0x{value & ((1 << bits) - 1):x}", 16)'
+
+
+def bitplane_tables(tables: np.ndarray, pe: int) -> list[list[list[int]]]:
+    """Object (MH, PLANES, TAPS+1) -> [PE][PLANES][NF*(TAPS+1)]; filter nf*PE + pe."""
+    mh, planes, n = tables.shape
+    nf = mh // pe
+    t = np.asarray(tables, dtype=object).reshape(nf, pe, planes, n).transpose(1, 2, 0, 3)
+    return t.reshape(pe, planes, nf * n).tolist()  # type: ignore[no-any-return]
 
 
 def _nested(arr: list, fmt) -> str:  # type: ignore[type-arg]
@@ -179,6 +196,44 @@ def _instances(graph: ir.Graph) -> tuple[list[_Instance], list[dict[str, object]
                                      dims=f"[{n.pe}][{nf}]", init=_nested(t, str)))
                 ins.roms.append(_Rom(ctype="bnnc::rom_u<1>::t", name=f"{n.name}_inv",
                                      dims=f"[{n.pe}][{nf}]", init=_nested(inv, str)))
+            insts.append(ins)
+        elif isinstance(n, ir.CodeMap):
+            _, h, w = shape_of(graph, n.inputs[0])
+            ins = _Instance(name=n.name, kernel="code_map",
+                            comment=f"256-entry code ROM per channel, {n.channels} channel(s) -> "
+                                    f"{n.channels * 8} bit-planes, {h * w} pixels",
+                            inp=src_stream(n.inputs[0]), out=add_stream(n.name, n.channels * 8))
+            ins.params = [("C", n.channels), ("PIXELS", h * w)]
+            code = [int(v) for v in graph.consts[n.code]]
+            ins.roms.append(_Rom(ctype="bnnc::rom_u<8>::t", name=f"{n.name}_rom", dims="[256]",
+                                 init=_nested(code, lambda v: _c_literal(int(v), 8))))
+            insts.append(ins)
+        elif isinstance(n, ir.BitPlaneMatVec):
+            _, h, w = shape_of(graph, n.inputs[0])
+            nf, sf = n.mh // n.pe, n.mw // n.simd
+            ins = _Instance(name=n.name, kernel="bitplane_matvec",
+                            comment=f"bit-plane unit: {n.mh} filters x {n.planes} planes x "
+                                    f"{n.taps} taps, PE={n.pe}, {h * w} pixel(s), tables "
+                                    f"{n.entry_bits} bits, sum {n.acc_bits} bits",
+                            inp=src_stream(n.inputs[0]), out=add_stream(n.name, n.pe))
+            ins.params = [("MW", n.mw), ("MH", n.mh), ("PE", n.pe), ("SIMD", n.simd),
+                          ("PLANES", n.planes), ("TAPS", n.taps), ("PIXELS", h * w),
+                          ("EBITS", n.entry_bits), ("ACC_BITS", n.acc_bits)]
+            words = matvec_weight_words(graph.consts[n.weights], n.pe, n.simd)
+            ins.roms.append(_Rom(ctype=f"bnnc::rom_u<{n.simd}>::t", name=f"{n.name}_w",
+                                 dims=f"[{n.pe}][{nf * sf}]",
+                                 init=_nested(words, lambda v: _c_literal(int(v), n.simd))))
+            tabs = bitplane_tables(graph.consts[n.tables], n.pe)
+            ins.roms.append(_Rom(ctype=f"bnnc::rom_s<{n.entry_bits}>::t", name=f"{n.name}_tab",
+                                 dims=f"[{n.pe}][{n.planes}][{nf * (n.taps + 1)}]",
+                                 init=_nested(tabs, lambda v: _c_signed(int(v), n.entry_bits))))
+            t = np.asarray(graph.consts[n.thresholds], dtype=object).reshape(nf, n.pe).T.tolist()
+            inv = graph.consts[n.invert].astype(np.int64).reshape(nf, n.pe).T.tolist()
+            ins.roms.append(_Rom(ctype=f"bnnc::rom_s<{n.acc_bits}>::t", name=f"{n.name}_t",
+                                 dims=f"[{n.pe}][{nf}]",
+                                 init=_nested(t, lambda v: _c_signed(int(v), n.acc_bits))))
+            ins.roms.append(_Rom(ctype="bnnc::rom_u<1>::t", name=f"{n.name}_inv",
+                                 dims=f"[{n.pe}][{nf}]", init=_nested(inv, str)))
             insts.append(ins)
         elif isinstance(n, ir.Pool):
             cb = n.channels // n.simd

@@ -27,7 +27,7 @@ from .. import __version__, ir
 from .. import rtl_templates as _templates
 from ..cost import rom_in_bram, shape_of
 from ..cycles import DesignTiming, design_timing, hardware_nodes
-from .hls import io_words, matvec_weight_words
+from .hls import bitplane_tables, io_words, matvec_weight_words
 
 __all__ = ["generate_rtl", "TEMPLATE_DIR", "MODULE_FILES", "MODULE_OF", "TOP_MODULE"]
 
@@ -39,9 +39,12 @@ MODULE_OF: dict[type, str] = {
     ir.SlidingWindow: "bnnc_sliding_window",
     ir.MatVec: "bnnc_matvec",
     ir.Pool: "bnnc_pool",
+    ir.CodeMap: "bnnc_code_map",
+    ir.BitPlaneMatVec: "bnnc_bitplane",
 }
 MODULE_FILES = ("bnnc_fifo.v", "bnnc_axis_in.v", "bnnc_axis_out.v", "bnnc_width_convert.v",
-                "bnnc_sliding_window.v", "bnnc_matvec.v", "bnnc_pool.v")
+                "bnnc_sliding_window.v", "bnnc_matvec.v", "bnnc_pool.v", "bnnc_code_map.v",
+                "bnnc_bitplane.v")
 TOP_MODULE = "bnnc_top"
 
 
@@ -105,6 +108,10 @@ def _out_width(n: ir.Node) -> int:
         return n.pe if n.thresholds is not None else n.pe * 32
     if isinstance(n, ir.Pool):
         return n.simd
+    if isinstance(n, ir.CodeMap):
+        return n.channels * 8
+    if isinstance(n, ir.BitPlaneMatVec):
+        return n.pe
     raise TypeError(n.kind)
 
 
@@ -159,6 +166,32 @@ def _instances(graph: ir.Graph, timing: DesignTiming,
             # ROM placement as the cost model assumed it (rom_style in the module)
             k.params += [("W_BRAM", str(int(rom_in_bram(n.pe * n.simd, nf * sf)))),
                          ("T_BRAM", str(int(thr and rom_in_bram(n.pe * (n.acc_bits + 1), nf))))]
+        elif isinstance(n, ir.CodeMap):
+            k.comment = f"code ROM: {n.channels} channel(s) -> {n.channels * 8} bit-planes"
+            mem[f"{n.name}_code.mem"] = _hex_lines([int(v) for v in graph.consts[n.code]], 8)
+            k.params = [("C", str(n.channels)), ("CODE_FILE", f'"{n.name}_code.mem"')]
+        elif isinstance(n, ir.BitPlaneMatVec):
+            _, h, w = shape_of(graph, n.inputs[0])
+            nf = n.mh // n.pe
+            k.comment = (f"bit-plane unit: {n.mh} filters x {n.planes} planes x {n.taps} taps, "
+                         f"PE={n.pe}, {h * w} pixel(s), tables {n.entry_bits} bits, sum "
+                         f"{n.acc_bits} bits")
+            words = matvec_weight_words(graph.consts[n.weights], n.pe, n.simd)
+            mem[f"{n.name}_w.mem"] = _hex_lines(_concat(words, n.simd), n.pe * n.simd)
+            tabs = bitplane_tables(graph.consts[n.tables], n.pe)  # [PE][PLANES][NF*(TAPS+1)]
+            rows = [[tabs[pe][j][f_ * (n.taps + 1) + c] for f_ in range(nf)
+                     for j in range(n.planes) for c in range(n.taps + 1)] for pe in range(n.pe)]
+            mem[f"{n.name}_tab.mem"] = _hex_lines(_concat(rows, n.entry_bits),
+                                                  n.pe * n.entry_bits)
+            t = np.asarray(graph.consts[n.thresholds], dtype=object).reshape(nf, n.pe).T.tolist()
+            inv = graph.consts[n.invert].astype(np.int64).reshape(nf, n.pe).T.tolist()
+            mem[f"{n.name}_t.mem"] = _hex_lines(_concat(t, n.acc_bits), n.pe * n.acc_bits)
+            mem[f"{n.name}_i.mem"] = _hex_lines(_concat(inv, 1), n.pe)
+            k.params = [(key, str(int(v))) for key, v in (
+                ("MH", n.mh), ("PE", n.pe), ("PLANES", n.planes), ("TAPS", n.taps),
+                ("EBITS", n.entry_bits), ("ACC_BITS", n.acc_bits))]
+            k.params += [(key, f'"{n.name}_{s}.mem"') for key, s in (
+                ("W_FILE", "w"), ("TAB_FILE", "tab"), ("T_FILE", "t"), ("I_FILE", "i"))]
         elif isinstance(n, ir.Pool):
             mask = (graph.consts[n.and_mask].astype(np.uint8) if n.and_mask is not None
                     else np.zeros(n.channels, dtype=np.uint8))

@@ -18,7 +18,7 @@ import math
 import warnings
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import onnx
@@ -57,6 +57,7 @@ class _Val:
     array: np.ndarray | None = None  # for constants
     cond: tuple["_Val", tuple[Decimal, ...], bool] | None = None  # (value, c, strict): v >= c
     acc_range: tuple[int, int] = (0, 0)  # bounds of the integer tensor
+    extra: Any = None  # kind "bitplane": the pattern matched so far (frontend.bitplane)
 
     @property
     def channels(self) -> int:
@@ -148,6 +149,9 @@ class _Converter:
         for node in order:
             standard = node.domain in ("", "ai.onnx")
             if standard and node.op_type != "Constant" and self._fold_constant(node):
+                continue
+            if any(i and i in self.vals and self.vals[i].kind == "bitplane" for i in node.input):
+                _bitplane.handle(self, node)  # the bit-plane first layer's pattern
                 continue
             handler = _handler(node)
             assert handler is not None  # _check_op_types refused the others
@@ -318,6 +322,11 @@ class _Converter:
 
     # -------------------------------------------------------------- finish
     def _finish(self, v: _Val, out_name: str) -> None:
+        if v.kind == "bitplane":
+            raise UnsupportedError(
+                f"graph output {out_name!r} is the real-valued output of the bit-plane layer "
+                f"started at {v.extra.first}; bnnc needs it binarized (bnnc.nn.Binarize after "
+                "BitPlaneInput) and class scores from a final binary Conv/Gemm")
         if v.kind != "acc" or v.node is None:
             raise UnsupportedError(
                 f"graph output {out_name!r} is a {v.kind} tensor; bnnc expects the output to be "
@@ -478,6 +487,9 @@ def _h_cast(cv: _Converter, node: onnx.NodeProto) -> None:
         cv.vals[node.output[0]] = replace(v, array=v.array.astype(
             onnx.helper.tensor_dtype_to_np_dtype(to)))
         return
+    if v.kind == "pixel" and to in (onnx.TensorProto.INT64, onnx.TensorProto.INT32):
+        cv.vals[node.output[0]] = _bitplane.start(cv, node, v)  # index of a plane table
+        return
     if to not in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16):
         raise UnsupportedError(f"{_node_label(node)}: cast to "
                                f"{onnx.TensorProto.DataType.Name(to)} is not supported; only casts "
@@ -602,6 +614,8 @@ def _h_sign(cv: _Converter, node: onnx.NodeProto) -> None:
 def _binarize(cv: _Converter, node: onnx.NodeProto, v: _Val, c: tuple[Decimal, ...],
               strict: bool, hi: Decimal, lo: Decimal, sign_op: bool = False) -> _Val:
     """``hi if v >= c (v > c when strict) else lo``: an exact integer threshold on v's source."""
+    if v.kind == "bitplane":
+        return _bitplane.binarize(cv, node, v, c, strict, hi, lo, sign_op)
     with decimal.localcontext(_CTX):
         mid, half = (hi + lo) / 2, (hi - lo) / 2
     out_affine = (None, None) if (mid == 0 and half == 1) else (
@@ -1033,6 +1047,17 @@ def _unsupported_hint(node: onnx.NodeProto, graph_outputs: set[str]) -> str:
             "; QONNX: " + ", ".join(sorted(_qonnx.HANDLERS)))
 
 
+def _h_bitplane_only(cv: _Converter, node: onnx.NodeProto) -> None:
+    """Gather/Transpose/PRelu/ReduceSum outside the bit-plane pattern (which handles them)."""
+    if node.op_type in _OP_HINT:
+        hint = _HINTS[_OP_HINT[node.op_type]]
+    else:
+        hint = ("bnnc supports it only inside the bit-plane first layer that "
+                "bnnc.nn.BitPlaneInput exports (Cast -> Gather(plane table) -> ...)")
+    raise UnsupportedError(f"{_node_label(node)}: op type {node.op_type!r} on this tensor is not "
+                           f"supported; {hint}")
+
+
 _HANDLERS: dict[str, Callable[[_Converter, onnx.NodeProto], None]] = {
     "Add": _h_add, "Sub": _h_sub, "Mul": _h_mul, "Div": _h_div,
     "BatchNormalization": _h_batchnorm, "Identity": _h_identity, "Dropout": _h_identity,
@@ -1042,6 +1067,7 @@ _HANDLERS: dict[str, Callable[[_Converter, onnx.NodeProto], None]] = {
     "Less": _h_compare, "Not": _h_not, "Where": _h_where, "Sign": _h_sign,
     "Conv": _h_conv, "Gemm": _h_gemm, "MatMul": _h_matmul, "Pad": _h_pad,
     "Flatten": _h_flatten, "Reshape": _h_reshape, "MaxPool": _h_maxpool, "Pow": _h_pow,
+    **{op: _h_bitplane_only for op in ("Gather", "Transpose", "PRelu", "ReduceSum")},
 }
 _Handler = Callable[[_Converter, onnx.NodeProto], None]
 
@@ -1065,3 +1091,4 @@ def onnx_to_ir(model: onnx.ModelProto, opts: ConvertOptions | None = None) -> ir
 
 
 from . import qonnx_ops as _qonnx  # noqa: E402  (QONNX handlers; imports this module)
+from . import bitplane as _bitplane  # noqa: E402  (the bit-plane first layer's pattern)

@@ -11,8 +11,8 @@ from typing import Callable, Sequence
 
 from .. import ir
 from .fold import Fold
-from .lower import (flatten_to_nhwc, fuse_thresholds, insert_width_converters, lower_layers,
-                    lower_pool, popcount_domain, size_accumulators)
+from .lower import (flatten_to_nhwc, fuse_thresholds, insert_width_converters, lower_bitplane,
+                    lower_layers, lower_pool, popcount_domain, size_accumulators)
 
 __all__ = ["PIPELINE", "pipeline", "run_pipeline", "Fold"]
 
@@ -23,6 +23,7 @@ def pipeline(fold: Fold) -> tuple[Pass, ...]:
     """The ordered passes from the frontend's IR to the folded hardware IR."""
     return (
         flatten_to_nhwc,          # NCHW Flatten + Dense -> stream-order flatten, permuted weights
+        lower_bitplane,           # BitPlaneConv + Threshold -> code ROM + 1-bit window + unit
         lower_layers,             # Conv -> SlidingWindow + MatVec; Dense -> MatVec
         fuse_thresholds,          # MatVec + Threshold -> thresholding MatVec
         popcount_domain,          # unmasked bipolar thresholds -> popcount domain

@@ -42,10 +42,18 @@ def legal_folds(graph: ir.Graph, node: ir.Node) -> dict[str, list[int]]:
                          if d * ebits + int(node.masked) <= MAX_WORD_BITS]}
     if isinstance(node, ir.Pool):
         return {"simd": [d for d in _divisors(node.channels) if d <= MAX_WORD_BITS]}
+    if isinstance(node, ir.BitPlaneMatVec):
+        return {"pe": [d for d in _divisors(node.mh) if d <= MAX_WORD_BITS],
+                "simd": [node.planes]}
     return {}
 
 
 def _limit_text(graph: ir.Graph, node: ir.Node, param: str) -> str:
+    if isinstance(node, ir.BitPlaneMatVec):
+        if param == "simd":
+            return (f"simd of a bit-plane layer is fixed to its {node.planes} planes (one "
+                    "window tap per word)")
+        return f"pe must divide {node.mh}"
     if isinstance(node, ir.MatVec):
         src = graph.node(node.inputs[0])
         n = node.mh if param == "pe" else (src.channels if isinstance(src, ir.SlidingWindow)
@@ -148,7 +156,7 @@ class Fold:
 
 def _owner(g: ir.Graph, n: ir.Node) -> str | None:
     """The foldable node whose parameters set ``n``'s speed."""
-    if isinstance(n, (ir.MatVec, ir.Pool)):
+    if isinstance(n, (ir.MatVec, ir.Pool, ir.BitPlaneMatVec)):
         return n.name
     if isinstance(n, ir.SlidingWindow):
         cons = g.consumers(n.name)
@@ -172,10 +180,10 @@ def _apply(graph: ir.Graph, state: Mapping[str, Mapping[str, int]]) -> ir.Graph:
     nodes: list[ir.Node] = []
     simd_of_consumer: dict[str, int] = {}
     for n in graph:
-        if isinstance(n, ir.MatVec):
+        if isinstance(n, (ir.MatVec, ir.BitPlaneMatVec)):
             simd_of_consumer[n.inputs[0]] = state[n.name]["simd"]
     for n in graph:
-        if isinstance(n, ir.MatVec):
+        if isinstance(n, (ir.MatVec, ir.BitPlaneMatVec)):
             n = replace(n, pe=state[n.name]["pe"], simd=state[n.name]["simd"])
         elif isinstance(n, ir.Pool):
             n = replace(n, simd=state[n.name]["simd"])

@@ -10,8 +10,8 @@ from .. import ir
 from ..cost import elem_bits, shape_of, stream_bits
 from ..errors import UnsupportedError
 
-__all__ = ["flatten_to_nhwc", "lower_layers", "fuse_thresholds", "popcount_domain",
-           "lower_pool", "size_accumulators", "insert_width_converters"]
+__all__ = ["flatten_to_nhwc", "lower_bitplane", "lower_layers", "fuse_thresholds",
+           "popcount_domain", "lower_pool", "size_accumulators", "insert_width_converters"]
 
 
 def _only_consumer(graph: ir.Graph, name: str) -> ir.Node | None:
@@ -49,6 +49,67 @@ def flatten_to_nhwc(graph: ir.Graph) -> ir.Graph:
             consts[key] = new
             n = replace(n, weights=key)
         nodes.append(n)
+    return graph.replace(nodes, consts)
+
+
+def _signed_bits(lo: int, hi: int) -> int:
+    """Bits of a two's-complement number holding every value of [lo, hi] (Python ints)."""
+    return max(x.bit_length() if x >= 0 else (~x).bit_length() for x in (lo, hi)) + 1
+
+
+def lower_bitplane(graph: ir.Graph) -> ir.Graph:
+    """BitPlaneConv -> Threshold becomes CodeMap + SlidingWindow + BitPlaneMatVec.
+
+    Expects: every BitPlaneConv feeds exactly one Threshold (its binarization).
+    Guarantees: the code ROM maps each pixel word to its C*8 bit-planes (plane c*8 + i at
+    bit c*8 + i), a 1-bit sliding window pads them with +1 and emits one tap of all planes
+    per word (SIMD = C*8), and the BitPlaneMatVec holds the exact tables, the clipped
+    threshold and the exact entry/sum widths; golden outputs unchanged.
+    """
+    consts = dict(graph.consts)
+    nodes: list[ir.Node] = []
+    rename: dict[str, str] = {}
+    fused: dict[str, ir.Threshold] = {}
+    for n in graph:
+        if isinstance(n, ir.BitPlaneConv):
+            cons = graph.consumers(n.name)
+            if len(cons) != 1 or not isinstance(cons[0], ir.Threshold):
+                raise UnsupportedError(f"bit-plane layer {n.name!r} must feed exactly one "
+                                       "binarization (the next layer binarizes its output)")
+            fused[cons[0].name] = cons[0]
+    for n in graph:
+        if isinstance(n, ir.Threshold) and n.name in fused:
+            rename[n.name] = n.inputs[0]
+            continue
+        n = replace(n, inputs=tuple(rename.get(i, i) for i in n.inputs))
+        if not isinstance(n, ir.BitPlaneConv):
+            nodes.append(n)
+            continue
+        c, h, w = shape_of(graph, n.inputs[0])
+        wts = consts[n.weights]  # (F, P, K, K)
+        f, p, k = wts.shape[0], wts.shape[1], n.kernel
+        thr = next(t for t in fused.values() if t.inputs[0] == n.name)
+        tables = consts[n.tables]
+        lo = min(sum(min(int(x) for x in tables[i, j]) for j in range(p)) for i in range(f))
+        hi = max(sum(max(int(x) for x in tables[i, j]) for j in range(p)) for i in range(f))
+        t = [min(max(int(x), lo), hi + 1) for x in consts[thr.thresholds]]
+        tkey = f"{n.name}.thresholds_bp"
+        tarr = np.empty(f, dtype=object)
+        tarr[:] = t
+        consts[tkey] = tarr
+        wkey = f"{n.name}.weights_mv"
+        consts[wkey] = wts.transpose(0, 2, 3, 1).reshape(f, -1)  # columns (ky, kx, plane)
+        entry = max(_signed_bits(min(int(x) for x in tables.ravel()),
+                                 max(int(x) for x in tables.ravel())), 2)
+        code = ir.CodeMap(name=f"{n.name}_code", inputs=n.inputs, code=n.code, channels=c)
+        swg = ir.SlidingWindow(name=f"{n.name}_swg", inputs=(code.name,), channels=p, height=h,
+                               width=w, kernel=k, stride=n.stride, pad=n.pad, pad_value=1,
+                               masked=False, dtype=ir.BIPOLAR, simd=p)
+        mv = ir.BitPlaneMatVec(name=n.name, inputs=(swg.name,), weights=wkey, tables=n.tables,
+                               thresholds=tkey, invert=thr.invert, mw=k * k * p, mh=f, planes=p,
+                               taps=k * k, simd=p, entry_bits=entry,
+                               acc_bits=max(_signed_bits(lo, hi + 1), entry + 1))
+        nodes += [code, swg, mv]
     return graph.replace(nodes, consts)
 
 
@@ -218,6 +279,8 @@ def insert_width_converters(graph: ir.Graph) -> ir.Graph:
             want = n.simd * n.in_dtype.bits
         elif isinstance(n, ir.Pool):
             want = n.simd
+        elif isinstance(n, ir.CodeMap):
+            want = n.channels * 8
         elif isinstance(n, ir.Output):
             want = 64
         if want is not None:

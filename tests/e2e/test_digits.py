@@ -1,4 +1,5 @@
-"""End to end on the shipped digits models: torch -> onnxruntime -> golden -> C-simulation."""
+"""End to end on the shipped digits models (TFC, CNV, CNV with a bit-plane first layer):
+torch -> onnxruntime -> golden -> C-simulation."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ X = np.load(DIGITS / "data" / "x_test.npy")
 Y = np.load(DIGITS / "data" / "y_test.npy")
 
 
-@pytest.fixture(scope="module", params=["tfc", "cnv"])
+@pytest.fixture(scope="module", params=["tfc", "cnv", "bitplane"])
 def project(request, tmp_path_factory):
     out = tmp_path_factory.mktemp(request.param) / "build"
     return request.param, bnnc.compile(DIGITS / f"{request.param}.onnx", out)

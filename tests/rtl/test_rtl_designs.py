@@ -1,10 +1,9 @@
 """Whole designs in RTL simulation: the shipped digits examples, lint, random stalls.
 
-* rtlsim of examples/digits/{tfc,cnv,subbit}.onnx on the whole test split equals golden,
-  and the measured latency and interval equal the cycle model (bnnc.cycles) exactly
-  (bitplane.onnx is not compiled by bnnc yet: its Gather embedding is unsupported); the
-  same designs under random stalls during their first frames stay bit-exact and return
-  to the modelled interval;
+* rtlsim of examples/digits/{tfc,cnv,subbit,bitplane}.onnx on the whole test split equals
+  golden, and the measured latency and interval equal the cycle model (bnnc.cycles)
+  exactly; the same designs under random stalls during their first frames stay bit-exact
+  and return to the modelled interval;
 * ``verilator --lint-only -Wall`` is clean on every generated project;
 * a multi-layer design with mismatched rates (8-bit conv, zero-padded masked conv,
   AND/OR pool, dense layers, width converters) stays bit-exact under random input gaps
@@ -37,7 +36,7 @@ DIGITS = REPO / "examples" / "digits"
 X = np.load(DIGITS / "data" / "x_test.npy")
 
 
-@pytest.fixture(scope="module", params=["tfc", "cnv", "subbit"])
+@pytest.fixture(scope="module", params=["tfc", "cnv", "subbit", "bitplane"])
 def digits(request, tmp_path_factory):
     out = tmp_path_factory.mktemp(request.param) / "build"
     return compile_model(DIGITS / f"{request.param}.onnx", out, CompileOptions(generate="rtl", backend="rtl"))

@@ -12,6 +12,7 @@ Verilator build.
 from __future__ import annotations
 
 import hashlib
+import subprocess
 from dataclasses import dataclass
 
 import numpy as np
@@ -389,3 +390,24 @@ def test_pool(case: Pool, pool_exe) -> None:
     stalled = POOL_BENCH.run(pool_exe, idx, words, len(expected), seed=9, gaps=0.5,
                              backpressure=0.5)
     assert stalled.words == expected
+
+
+# ------------------------------------------------------------------ lint
+@pytest.mark.parametrize("kind", ["wc", "swg", "matvec", "pool"])
+def test_kernels_lint_clean_in_every_swept_configuration(kind: str, tmp_path) -> None:
+    """``verilator --lint-only -Wall`` on each kernel with every parameter set swept above
+    (designs lint only the configurations they happen to instantiate)."""
+    from bnnc.backends.rtl import TEMPLATE_DIR
+    from bnnc.tools import find_tool
+
+    bench = KernelBench(kind)
+    cases = {"wc": WC_CASES, "swg": SWG_CASES, "matvec": MV_CASES, "pool": POOL_CASES}[kind]
+    for i, c in enumerate(cases):
+        bench.add(c.inst(i) if kind == "matvec" else c.inst())
+    src = tmp_path / "tb_kernels.v"
+    src.write_text(bench.source())
+    files = [TEMPLATE_DIR / f"{m}.v" for m in sorted({x.module for x in bench.instances})]
+    proc = subprocess.run([find_tool("verilator"), "--lint-only", "-Wall", "--top-module",
+                           "tb_kernels", *map(str, files), str(src)], capture_output=True,
+                          text=True, cwd=tmp_path)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr).strip()[:3000]
