@@ -20,9 +20,9 @@ if TYPE_CHECKING:
 
 
 def compile(model: str | Path, out_dir: str | Path = "build", *, target: str = "pynq-z2",  # noqa: A001
-            fold: Mapping[str, Mapping[str, int]] | None = None, fps: float | None = None,
+            fold: Mapping[str, Mapping[str, int | str]] | None = None, fps: float | None = None,
             input_shape: tuple[int, ...] | None = None, dump_ir: str | None = None,
-            progress: Callable[[str], None] | None = None) -> "Project":
+            subbit: str = "auto", progress: Callable[[str], None] | None = None) -> "Project":
     """Compile ``model`` (.onnx) into an accelerator project in ``out_dir``.
 
     Returns a :class:`bnnc.api.Project` with ``.report`` and ``.predict(x, backend=...)``.
@@ -30,7 +30,7 @@ def compile(model: str | Path, out_dir: str | Path = "build", *, target: str = "
     from .api import CompileOptions, compile_model
 
     opts = CompileOptions(target=target, fold=dict(fold or {}), fps=fps,
-                          input_shape=input_shape, dump_ir=dump_ir)
+                          input_shape=input_shape, dump_ir=dump_ir, subbit=subbit)
     return compile_model(model, out_dir, opts, progress=progress)
 
 

@@ -40,13 +40,14 @@ class CompileOptions:
     """Everything ``bnnc compile`` takes besides the model and the output directory."""
 
     target: str = "pynq-z2"
-    fold: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    fold: Mapping[str, Mapping[str, int | str]] = field(default_factory=dict)
     fps: float | None = None
     input_shape: tuple[int, ...] | None = None
     dump_ir: str | None = None
     backend: str = "hls"  # what make bitstream builds from: "hls" or "rtl" (the Verilog twin)
     tools: Mapping[str, str] = field(default_factory=dict)  # explicit "vivado" / "hls" executables
     generate: str = "both"  # which projects to write: "hls" (hls/), "rtl" (rtl/) or "both"
+    subbit: str = "auto"  # sub-bit codebook layers: "auto", "off" or "tau=N" (DESIGN.md s. 5)
 
 
 @dataclass(frozen=True)
@@ -245,7 +246,8 @@ def compile_model(model: str | Path, out_dir: str | Path = "build",
     say(f"loading {model}")
     onnx_model = load_onnx(model)
     say("converting ONNX to IR")
-    graph = onnx_to_ir(onnx_model, ConvertOptions(input_shape=opts.input_shape))
+    graph = onnx_to_ir(onnx_model, ConvertOptions(input_shape=opts.input_shape,
+                                                  subbit=opts.subbit))
     fold = Fold(target=target, fps=opts.fps, overrides=opts.fold)
     say("running passes: " + ", ".join(getattr(p, "__name__", "") for p in pipeline(fold)))
     hw = run_pipeline(graph, pipeline(fold), dump_dir=opts.dump_ir)

@@ -65,10 +65,10 @@ def _parse_shape(text: str | None) -> tuple[int, ...] | None:
     return dims
 
 
-def _fold_options(args: argparse.Namespace) -> dict[str, dict[str, int]]:
+def _fold_options(args: argparse.Namespace) -> dict[str, dict[str, int | str]]:
     from .passes.fold import parse_fold_spec
 
-    fold: dict[str, dict[str, int]] = {}
+    fold: dict[str, dict[str, int | str]] = {}
     if args.fold_file:
         p = Path(args.fold_file)
         try:
@@ -82,7 +82,7 @@ def _fold_options(args: argparse.Namespace) -> dict[str, dict[str, int]]:
         if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
             raise UsageError(f"--fold-file: {p} must map layer names to {{\"pe\": N, \"simd\": N}}")
         for layer, params in data.items():
-            fold[layer] = {k: int(v) for k, v in params.items()}
+            fold[layer] = {k: (str(v) if k == "subbit" else int(v)) for k, v in params.items()}
     if args.fold:
         for layer, params in parse_fold_spec(args.fold).items():
             fold.setdefault(layer, {}).update(params)
@@ -110,7 +110,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
     tools = {k: v for k, v in (("vivado", args.vivado), ("hls", args.hls_tool)) if v}
     opts = CompileOptions(target=args.target, fold=_fold_options(args), fps=args.fps,
                           input_shape=_parse_shape(args.input_shape), dump_ir=args.dump_ir,
-                          backend=args.backend, tools=tools, generate=args.generate)
+                          backend=args.backend, tools=tools, generate=args.generate,
+                          subbit=args.subbit)
     progress = None if args.quiet else (lambda m: print(f"[bnnc] {m}", file=sys.stderr))
     proj = compile_model(args.model, args.output, opts, progress=progress)
     diagnostics = cast("tuple[str, ...]", proj.graph.meta.get("diagnostics", ()))
@@ -270,6 +271,10 @@ def build_parser() -> argparse.ArgumentParser:
                                   "as in the report)")
     c.add_argument("--fold-file", help="JSON {layer: {pe: N, simd: N}}; a report.json works too")
     c.add_argument("--fps", type=float, help="stop widening once this frame rate is reached")
+    c.add_argument("--subbit", default="auto", metavar="auto|off|tau=N",
+                   help="sub-bit (codebook) layers: auto (explicit codebooks, and binary 3x3 "
+                        "convs whose kernels take few patterns), off (plain convs), tau=N "
+                        "(every binary 3x3 conv on a 2**N codebook; default auto)")
     c.add_argument("--input-shape", help="fix symbolic input dims, e.g. 3,32,32")
     c.add_argument("--dump-ir", metavar="DIR", help="write the IR after every pass into DIR")
     c.add_argument("--backend", choices=("hls", "rtl"), default="hls",

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 from . import ir
 
-__all__ = ["NodeCost", "node_cost", "shape_of", "stream_bits", "memory_cost", "fifo_cost",
-           "rom_cost", "rom_in_bram", "bram_tiles", "lutram_luts", "LUTS_PER_BRAM36"]
+__all__ = ["NodeCost", "node_cost", "shape_of", "stream_bits", "memory_cost", "codebook_cost",
+           "subbit_weight_bits", "fifo_cost", "rom_cost", "rom_in_bram", "bram_tiles",
+           "lutram_luts", "LUTS_PER_BRAM36"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,9 +81,22 @@ def lutram_luts(width: int, depth: int) -> int:
 
 
 def memory_cost(width: int, depth: int) -> tuple[int, float]:
-    """(LUTs, BRAM36) of a constant table of ``depth`` words of ``width`` bits (rom_cost)."""
-    luts, _, brams = rom_cost(width, depth)
-    return luts, brams
+    """(LUTs, BRAM36) for a ROM/RAM of ``depth`` words of ``width`` bits.
+
+    Small memories go to distributed RAM (one LUT6 holds 64 bits); larger ones to BRAM18
+    in the best aspect ratio (16K x 1 ... 512 x 36). (The MatVec, window, pool and FIFO
+    estimates use the calibrated rom_cost / lutram_luts / fifo_cost instead.)
+    """
+    bits = width * depth
+    if bits == 0:
+        return 0, 0.0
+    if depth <= 64 or bits <= 4096:
+        return math.ceil(width * math.ceil(depth / 64)), 0.0
+    best = math.inf
+    for d, w in ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36)):
+        n = math.ceil(width / w) * math.ceil(depth / d)
+        best = min(best, n)
+    return 0, best / 2
 
 
 def shape_of(graph: ir.Graph, name: str) -> tuple[int, int, int]:
@@ -94,9 +108,13 @@ def shape_of(graph: ir.Graph, name: str) -> tuple[int, int, int]:
         oh = (n.height + 2 * n.pad - n.kernel) // n.stride + 1
         ow = (n.width + 2 * n.pad - n.kernel) // n.stride + 1
         return (n.kernel * n.kernel * n.channels, oh, ow)
-    if isinstance(n, (ir.MatVec, ir.BitPlaneMatVec)):
+    if isinstance(n, (ir.MatVec, ir.CodebookMatVec, ir.BitPlaneMatVec)):
         _, h, w = shape_of(graph, n.inputs[0])
         return (n.mh, h, w)
+    if isinstance(n, ir.SubBitConv):
+        c, h, w = shape_of(graph, n.inputs[0])
+        f = graph.consts[n.indices].shape[0]
+        return (f, (h + 2 * n.pad - n.kernel) // n.stride + 1, (w + 2 * n.pad - n.kernel) // n.stride + 1)
     if isinstance(n, ir.CodeMap):
         c, h, w = shape_of(graph, n.inputs[0])
         return (c * 8, h, w)
@@ -126,13 +144,13 @@ def elem_bits(graph: ir.Graph, name: str) -> int:
     n = graph.node(name)
     if isinstance(n, ir.Input):
         return n.dtype.bits
-    if isinstance(n, ir.MatVec):
+    if isinstance(n, (ir.MatVec, ir.CodebookMatVec)):
         return 1 if n.thresholds is not None else 32
     if isinstance(n, ir.SlidingWindow):
         return n.dtype.bits
     if isinstance(n, (ir.Pool, ir.Threshold, ir.CodeMap, ir.BitPlaneMatVec)):
         return 1
-    if isinstance(n, (ir.Conv, ir.Dense)):
+    if isinstance(n, (ir.Conv, ir.Dense, ir.SubBitConv)):
         return 32
     return elem_bits(graph, n.inputs[0])
 
@@ -143,8 +161,8 @@ def stream_bits(graph: ir.Graph, name: str) -> int:
     if isinstance(n, ir.Input):
         return 64
     if isinstance(n, ir.SlidingWindow):
-        return n.simd * n.dtype.bits
-    if isinstance(n, ir.MatVec):
+        return n.simd * n.dtype.bits * (n.kernel * n.kernel if n.order == "ckk" else 1)
+    if isinstance(n, (ir.MatVec, ir.CodebookMatVec)):
         return n.pe * (1 if n.thresholds is not None else 32)
     if isinstance(n, ir.Pool):
         return n.simd
@@ -186,6 +204,22 @@ def node_cost(graph: ir.Graph, n: ir.Node) -> NodeCost:
         ffs = 96 + n.pe * n.acc_bits + wf + tf
         return NodeCost(cycles=cycles, luts=luts, brams=wb + tb, ffs=ffs,
                         weight_bits=n.mw * n.mh, threshold_bits=tbits)
+    if isinstance(n, ir.CodebookMatVec):
+        return codebook_cost(graph, n, n.mode)
+    if isinstance(n, ir.SlidingWindow) and n.order == "ckk":
+        # one word = all K*K taps of SIMD channels: the line buffer is banked by (row slot,
+        # column mod K) so that the K*K taps are K*K reads of distinct banks in one cycle
+        c, oh, ow = shape_of(graph, n.name)
+        cb = n.channels // n.simd
+        wordbits = n.simd * n.dtype.bits
+        rows = n.kernel + n.stride
+        bl, bb = memory_cost(wordbits, math.ceil(n.width / n.kernel) * cb)
+        banks = rows * n.kernel
+        taps = n.kernel * n.kernel
+        # per tap: a row-slot multiplexer (rows:1) and the padding select
+        mux = taps * wordbits * (math.ceil(rows / 4) + 1)
+        return NodeCost(cycles=max(oh * ow * cb, n.height * n.width * cb),
+                        luts=200 + mux + banks * bl, brams=banks * bb)
     if isinstance(n, ir.BitPlaneMatVec):
         _, h, w = shape_of(graph, n.inputs[0])
         sf, nf = n.mw // n.simd, n.mh // n.pe
@@ -228,6 +262,53 @@ def node_cost(graph: ir.Graph, n: ir.Node) -> NodeCost:
         return NodeCost(cycles=max(in_words, out_words), luts=80 + (3 * wide) // 2,
                         brams=0.0, ffs=64 + wide)
     return NodeCost(cycles=0, luts=0, brams=0.0)
+
+
+def subbit_weight_bits(tau: int, taps: int, f: int, c: int) -> tuple[int, int]:
+    """(plain, sub-bit) weight bits of a codebook layer: taps*F*C vs taps*2**tau + tau*F*C."""
+    return taps * f * c, taps * (1 << tau) + tau * f * c
+
+
+def _mux_luts(n: int) -> int:
+    """LUT6s of an n:1 multiplexer of one bit (4:1 per LUT6, MUXF7/MUXF8 combine for free)."""
+    return 0 if n <= 1 else math.ceil(n / 4) + (1 if n > 16 else 0)
+
+
+def codebook_cost(graph: ir.Graph, n: ir.CodebookMatVec, mode: str) -> NodeCost:
+    """Cycles and resources of a codebook matrix-vector unit built as ``mode``.
+
+    Both modes read PE*SIMD tau-bit indices per cycle from a ROM of NF*SF words per PE
+    (the sub-bit weight memory). decode: per (PE, channel, tap) one LUT holds the codeword
+    ROM bit and the XNOR (tau+1 inputs; tau+2 with a tap-valid bit), then the
+    XNOR-popcount tree of T*SIMD bits. reuse: per channel and codeword one popcount of T
+    bits (shared by all PEs), then per (PE, channel) a 2**tau:1 multiplexer of the
+    popcount's bits and an adder tree of SIMD popcounts per PE.
+    """
+    _, h, w = shape_of(graph, n.inputs[0])
+    sf, nf = n.channels // n.simd, n.mh // n.pe
+    cycles = nf * sf * h * w
+    wl, wb = memory_cost(n.simd * n.tau, nf * sf)
+    wl, wb = wl * n.pe, wb * n.pe
+    tbits = tl = 0
+    if n.thresholds is not None:
+        tbits = n.mh * (n.acc_bits + 1)
+        tl, tb = memory_cost(n.acc_bits + 1, nf)
+        tl, wb = tl * n.pe, wb + tb * n.pe
+    t = n.taps
+    pcw = max(1, math.ceil(math.log2(t + 1)))
+    if mode == "decode":
+        rom_inputs = n.tau + 1 + int(n.masked)
+        per_tap = 1 << max(0, rom_inputs - 6)
+        per_pe = n.simd * t * per_tap + math.ceil(n.simd * t * 1.25) + 2 * n.acc_bits
+        shared = 0
+    else:
+        per_pe = n.simd * pcw * _mux_luts(1 << n.tau) + n.simd * (pcw + 1) + 2 * n.acc_bits
+        shared = n.simd * (1 << n.tau) * math.ceil(t * 1.25)
+    ibuf_l, ibuf_b = memory_cost(n.simd * t + (t if n.masked else 0), sf) if nf > 1 else (0, 0.0)
+    luts = 120 + n.pe * per_pe + shared + wl + tl + ibuf_l
+    _, sub = subbit_weight_bits(n.tau, t, n.mh, n.channels)
+    return NodeCost(cycles=cycles, luts=luts, brams=wb + ibuf_b, weight_bits=sub,
+                    threshold_bits=tbits)
 
 
 def fifo_cost(width: int, depth: int) -> NodeCost:

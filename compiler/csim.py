@@ -110,10 +110,21 @@ def expected_words(graph: "ir.Graph", node: "ir.Node", value: np.ndarray) -> lis
     from .host.packing import tensor_to_words
 
     v = value[None]
+    if isinstance(node, ir.SlidingWindow) and node.order == "ckk":
+        kk = node.kernel * node.kernel
+        words = tensor_to_words(v, node.dtype.bits, node.simd * kk,
+                                bipolar=node.dtype.bits == 1)
+        if not node.masked:
+            return words
+        # one valid bit per tap: tap t of the word's first channel is 0 when padded
+        taps = np.ascontiguousarray(value.transpose(1, 2, 0)).reshape(-1, node.simd, kk)[:, 0, :]
+        shift = node.simd * kk * node.dtype.bits
+        return [w | (sum(1 << t for t in np.flatnonzero(row != 0).tolist()) << shift)
+                for w, row in zip(words, taps)]
     if isinstance(node, ir.SlidingWindow):
         return tensor_to_words(v, node.dtype.bits, node.simd, bipolar=node.dtype.bits == 1,
                                masked=node.masked)
-    if isinstance(node, ir.MatVec):
+    if isinstance(node, (ir.MatVec, ir.CodebookMatVec)):
         if node.thresholds is not None:
             return tensor_to_words(v, 1, node.pe, bipolar=True)
         return tensor_to_words(v, 32, node.pe, bipolar=False)

@@ -104,8 +104,8 @@ def hardware_nodes(graph: ir.Graph) -> list[ir.Node]:
     """The kernels of ``graph`` in stream order (FlattenNHWC is wiring; Input/Output are ports)."""
     out = []
     for n in graph:
-        if isinstance(n, (ir.WidthConvert, ir.SlidingWindow, ir.MatVec, ir.Pool, ir.CodeMap,
-                          ir.BitPlaneMatVec)):
+        if isinstance(n, (ir.WidthConvert, ir.SlidingWindow, ir.MatVec, ir.CodebookMatVec,
+                          ir.Pool, ir.CodeMap, ir.BitPlaneMatVec)):
             out.append(n)
         elif not isinstance(n, (ir.Input, ir.Output, ir.FlattenNHWC)):
             raise InternalError(f"the RTL backend has no kernel for {n.kind} ({n.name!r}); "
@@ -136,9 +136,9 @@ def _static_schedule(graph: ir.Graph, n: ir.Node) -> tuple[np.ndarray, np.ndarra
         _, h, w = shape_of(graph, n.inputs[0])
         ones = np.ones(h * w, dtype=bool)
         return ones, ones.copy()
-    if isinstance(n, (ir.MatVec, ir.BitPlaneMatVec)):
+    if isinstance(n, (ir.MatVec, ir.BitPlaneMatVec, ir.CodebookMatVec)):
         _, h, w = shape_of(graph, n.inputs[0])
-        sf, nf = n.mw // n.simd, n.mh // n.pe
+        sf, nf = _sf_nf(n)
         i = np.arange(h * w * nf * sf)
         return (i % (nf * sf)) < sf, (i % sf) == sf - 1
     if isinstance(n, ir.Pool):
@@ -150,6 +150,13 @@ def _static_schedule(graph: ir.Graph, n: ir.Node) -> tuple[np.ndarray, np.ndarra
         wr = (y < oh * k) & (x < ow * k) & (x % k == k - 1) & (y % k == k - 1)
         return np.ones(i.size, dtype=bool), wr
     raise InternalError(f"{n.kind} has no static schedule")
+
+
+def _sf_nf(n: ir.MatVec | ir.CodebookMatVec | ir.BitPlaneMatVec) -> tuple[int, int]:
+    """(SF, NF): input words and output words per vector of a (codebook) matrix-vector unit."""
+    if isinstance(n, ir.CodebookMatVec):
+        return n.channels // n.simd, n.mh // n.pe
+    return n.mw // n.simd, n.mh // n.pe
 
 
 def _static_fire(rd: np.ndarray, arrival: np.ndarray) -> np.ndarray:
@@ -178,6 +185,16 @@ class _Window:
 def _window(n: ir.SlidingWindow, graph: ir.Graph) -> _Window:
     _, oh, ow = shape_of(graph, n.name)
     k, s, p, cb = n.kernel, n.stride, n.pad, n.channels // n.simd
+    if n.order == "ckk":
+        # one word per (oy, ox, cb); it waits for its bottom-right tap inside the image
+        oy, ox, c = np.meshgrid(np.arange(oh), np.arange(ow), np.arange(cb), indexing="ij")
+        y = np.minimum(oy * s - p + k - 1, n.height - 1).ravel()
+        x = np.minimum(ox * s - p + k - 1, n.width - 1).ravel()
+        c = c.ravel()
+        return _Window(in_words=n.height * n.width * cb, row=n.width * cb, nr=k + s,
+                       height=n.height, in_img=np.ones(y.size, dtype=bool),
+                       need=(y * n.width + x) * cb + c,
+                       top=np.maximum(oy * s - p, 0).ravel())
     oy, ox, ky, kx, c = np.meshgrid(np.arange(oh), np.arange(ow), np.arange(k), np.arange(k),
                                     np.arange(cb), indexing="ij")
     y = (oy * s - p + ky).ravel()
@@ -271,7 +288,8 @@ def node_timing(graph: ir.Graph, n: ir.Node, frames: int = MODEL_FRAMES) -> Node
     rd, wr = _static_schedule(graph, n)
     last = int(np.flatnonzero(wr)[-1])
     kind = {ir.WidthConvert: "dwc", ir.MatVec: "matvec", ir.Pool: "maxpool",
-            ir.CodeMap: "codemap", ir.BitPlaneMatVec: "bitplane"}[type(n)]
+            ir.CodebookMatVec: "codebook", ir.CodeMap: "codemap",
+            ir.BitPlaneMatVec: "bitplane"}[type(n)]
     return NodeTiming(name=n.name, kind=kind, in_words=int(rd.sum()), out_words=int(wr.sum()),
                       interval=int(rd.size), latency=last)
 
@@ -313,11 +331,12 @@ def _simulate(graph: ir.Graph, in_times: np.ndarray, frames: int,
         arrival = writes[src] + 1
         if isinstance(n, ir.SlidingWindow):
             cons = graph.consumers(n.name)
-            if len(cons) != 1 or not isinstance(cons[0], (ir.MatVec, ir.BitPlaneMatVec)):
+            if len(cons) != 1 or not isinstance(cons[0], (ir.MatVec, ir.BitPlaneMatVec,
+                                                          ir.CodebookMatVec)):
                 raise InternalError(f"sliding window {n.name!r} must feed exactly one matvec")
             mv = cons[0]
-            assert isinstance(mv, (ir.MatVec, ir.BitPlaneMatVec))
-            sf, nf = mv.mw // mv.simd, mv.mh // mv.pe
+            assert isinstance(mv, (ir.MatVec, ir.BitPlaneMatVec, ir.CodebookMatVec))
+            sf, nf = _sf_nf(mv)
             read, emit, cons_t = _window_run(_window(n, graph), frames, arrival, (sf, nf),
                                              window_depth)
             reads[src] = read

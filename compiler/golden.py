@@ -57,6 +57,19 @@ def conv(node: ir.Conv, x: np.ndarray, consts: Consts) -> np.ndarray:
     return acc.reshape(n, oh, ow, -1).transpose(0, 3, 1, 2)
 
 
+def codebook_weights(codebook: np.ndarray, indices: np.ndarray, kernel: int) -> np.ndarray:
+    """The (F, C, K, K) +-1 weights of a codebook layer: ``codebook[indices]`` reshaped."""
+    f, c = indices.shape
+    return codebook[indices].reshape(f, c, kernel, kernel)
+
+
+def subbit_conv(node: ir.SubBitConv, x: np.ndarray, consts: Consts) -> np.ndarray:
+    w = codebook_weights(consts[node.codebook], consts[node.indices], node.kernel)
+    plain = ir.Conv(name=node.name, weights="w", kernel=node.kernel, stride=node.stride,
+                    pad=node.pad, pad_value=node.pad_value)
+    return conv(plain, x, {"w": w})
+
+
 def dense(node: ir.Dense, x: np.ndarray, consts: Consts) -> np.ndarray:
     w = consts[node.weights]  # (F, C)
     acc = _exact_matmul(x.reshape(x.shape[0], -1), w.T)
@@ -99,7 +112,9 @@ def output(node: ir.Output, x: np.ndarray, consts: Consts) -> np.ndarray:
 def sliding_window(node: ir.SlidingWindow, x: np.ndarray, consts: Consts) -> np.ndarray:
     pad_value = 0 if node.masked else node.pad_value
     xp = _pad(x, node.pad, pad_value)
-    win = _windows(xp, node.kernel, node.stride)
+    win = _windows(xp, node.kernel, node.stride)  # (N, OH, OW, K, K, C)
+    if node.order == "ckk":
+        win = win.transpose(0, 1, 2, 5, 3, 4)  # (N, OH, OW, C, K, K)
     n, oh, ow = win.shape[:3]
     return np.ascontiguousarray(win.reshape(n, oh, ow, -1).transpose(0, 3, 1, 2))
 
@@ -118,6 +133,19 @@ def matvec(node: ir.MatVec, x: np.ndarray, consts: Consts) -> np.ndarray:
         return acc
     assert node.invert is not None
     return _threshold(acc, consts[node.thresholds], consts[node.invert])
+
+
+def codebook_matvec(node: ir.CodebookMatVec, x: np.ndarray, consts: Consts) -> np.ndarray:
+    # both modes compute the same function: a matvec with the decoded weights in (c, t) order
+    w = consts[node.codebook][consts[node.indices]].reshape(node.mh, node.mw)
+    plain = ir.MatVec(name=node.name, weights="w", mw=node.mw, mh=node.mh,
+                      in_dtype=ir.BIPOLAR, domain=node.domain, masked=node.masked,
+                      thresholds=None if node.thresholds is None else "t",
+                      invert=None if node.invert is None else "i")
+    table = {"w": w}
+    if node.thresholds is not None and node.invert is not None:
+        table["t"], table["i"] = consts[node.thresholds], consts[node.invert]
+    return matvec(plain, x, table)
 
 
 def pool(node: ir.Pool, x: np.ndarray, consts: Consts) -> np.ndarray:
@@ -218,6 +246,8 @@ GOLDEN: dict[type, Callable[..., np.ndarray]] = {
     ir.Pool: pool,
     ir.FlattenNHWC: flatten_nhwc,
     ir.WidthConvert: width_convert,
+    ir.SubBitConv: subbit_conv,
+    ir.CodebookMatVec: codebook_matvec,
     ir.BitPlaneConv: bitplane_conv,
     ir.CodeMap: code_map,
     ir.BitPlaneMatVec: bitplane_matvec,

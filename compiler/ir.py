@@ -30,6 +30,7 @@ __all__ = [
     "DType", "Bipolar", "UInt", "Int", "BIPOLAR", "UINT8",
     "Node", "Input", "Conv", "Dense", "Threshold", "MaxPool", "Flatten",
     "SlidingWindow", "MatVec", "Pool", "FlattenNHWC", "WidthConvert", "Output",
+    "SubBitConv", "CodebookMatVec", "WINDOW_ORDERS", "CODEBOOK_MODES",
     "BitPlaneConv", "CodeMap", "BitPlaneMatVec", "Graph", "IRError",
 ]
 
@@ -161,6 +162,25 @@ class Conv(Node):
 
 
 @dataclass(frozen=True, kw_only=True)
+class SubBitConv(Node):
+    """A binary conv whose kernels come from a codebook (sub-bit layer, DESIGN.md section 5).
+
+    ``codebook``: (2**tau, K*K) int8 +-1, row k = codeword k, element t = tap (t // K, t % K);
+    ``indices``: (F, C) codeword index of kernel (f, c). The layer is the :class:`Conv` with
+    weights ``codebook[indices].reshape(F, C, K, K)``; padding as :class:`Conv` (bipolar input).
+    Output: exact integer accumulators (Int).
+    """
+
+    codebook: str = _const()
+    indices: str = _const()
+    tau: int
+    kernel: int
+    stride: int = 1
+    pad: int = 0
+    pad_value: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
 class Dense(Node):
     """Fully connected layer with bipolar weights (F, C) on a (N, C, 1, 1) input."""
 
@@ -229,12 +249,20 @@ class BitPlaneConv(Node):
 
 
 # --- hardware-level nodes (after lowering) --------------------------------
+WINDOW_ORDERS = ("kkc", "ckk")
+CODEBOOK_MODES = ("decode", "reuse")
+
+
 @dataclass(frozen=True, kw_only=True)
 class SlidingWindow(Node):
-    """Sliding-window generator: (N, C, H, W) -> (N, K*K*C, OH, OW), order (ky, kx, c).
+    """Sliding-window generator: (N, C, H, W) -> (N, K*K*C, OH, OW).
 
-    Padded taps take ``pad_value``; with ``masked`` the padded taps are 0 in golden and
-    carry a cleared valid bit in hardware (bipolar zero padding).
+    ``order`` "kkc": elements in the order (ky, kx, c), a stream word holds ``simd``
+    channels of one tap. ``order`` "ckk": elements in the order (c, ky, kx), a stream word
+    holds all K*K taps of ``simd`` channels (what codebook kernels need: a channel's taps
+    together). Padded taps take ``pad_value``; with ``masked`` the padded taps are 0 in
+    golden and carry a cleared valid bit in hardware (bipolar zero padding; one valid bit
+    per word in "kkc", one per tap in "ckk").
     """
 
     channels: int
@@ -247,6 +275,7 @@ class SlidingWindow(Node):
     masked: bool = False
     dtype: DType
     simd: int = 1
+    order: str = "kkc"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -270,6 +299,44 @@ class MatVec(Node):
     pe: int = 1
     simd: int = 1
     acc_bits: int = 32
+
+
+@dataclass(frozen=True, kw_only=True)
+class CodebookMatVec(Node):
+    """Codebook matrix-vector(-threshold) unit of a sub-bit conv, applied per pixel.
+
+    Input: a "ckk" window stream (N, C*T, H, W), T = ``taps`` (K*K), elements (c, t);
+    bipolar, masked taps 0. Neuron f's weights are ``codebook[indices[f, c]]`` on channel c:
+    the node computes exactly what :class:`MatVec` computes with the weight matrix
+    ``codebook[indices].reshape(MH, C*T)`` (``domain`` "popcount" or "dot", optional
+    thresholds). ``mode`` is only the hardware structure: "decode" (each PE decodes the
+    tau-bit index through a codeword ROM, then XNOR-popcount) or "reuse" (per input channel
+    the popcounts against all 2**tau codewords are computed once and every PE selects its
+    one by index). ``simd`` counts channels per word (T*simd elements).
+    """
+
+    codebook: str = _const()
+    indices: str = _const()
+    tau: int
+    channels: int
+    taps: int
+    mh: int
+    domain: str = "dot"
+    masked: bool = False
+    mode: str = "decode"
+    thresholds: str | None = _opt_const()
+    invert: str | None = _opt_const()
+    pe: int = 1
+    simd: int = 1
+    acc_bits: int = 32
+
+    @property
+    def mw(self) -> int:
+        return self.channels * self.taps
+
+    @property
+    def in_dtype(self) -> DType:
+        return BIPOLAR
 
 
 @dataclass(frozen=True, kw_only=True)

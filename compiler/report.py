@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from . import __version__, ir
-from .cost import node_cost, shape_of
+from .cost import node_cost, shape_of, subbit_weight_bits
 from .passes.fold import SHELL_BRAMS, SHELL_LUTS
 from .targets import Target
 
@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 __all__ = ["build_report", "format_report"]
 
 _KIND = {ir.MatVec: "matvec", ir.SlidingWindow: "window", ir.Pool: "maxpool",
-         ir.WidthConvert: "dwc", ir.CodeMap: "codemap", ir.BitPlaneMatVec: "bitplane"}
+         ir.WidthConvert: "dwc", ir.CodebookMatVec: "codebook", ir.CodeMap: "codemap",
+         ir.BitPlaneMatVec: "bitplane"}
 
 
 def build_report(graph: ir.Graph, target: Target, model: str,
@@ -31,7 +32,7 @@ def build_report(graph: ir.Graph, target: Target, model: str,
     timing = timing or design_timing(graph)
     per_node = {t.name: t for t in timing.nodes}
     layers = []
-    folding: dict[str, dict[str, int]] = {}
+    folding: dict[str, dict[str, int | str]] = {}
     for n in graph:
         kind = _KIND.get(type(n))
         if kind is None:
@@ -50,6 +51,13 @@ def build_report(graph: ir.Graph, target: Target, model: str,
                        input=str(n.in_dtype), output="bipolar" if n.thresholds else "int32",
                        acc_bits=n.acc_bits)
             folding[n.name] = {"pe": n.pe, "simd": n.simd}
+        elif isinstance(n, ir.CodebookMatVec):
+            plain, sub = subbit_weight_bits(n.tau, n.taps, n.mh, n.channels)
+            row.update(pe=n.pe, simd=n.simd, mw=n.mw, mh=n.mh, domain=n.domain,
+                       input="bipolar", output="bipolar" if n.thresholds else "int32",
+                       acc_bits=n.acc_bits, tau=n.tau, lowering=n.mode,
+                       plain_weight_bits=plain, subbit_weight_bits=sub)
+            folding[n.name] = {"pe": n.pe, "simd": n.simd, "subbit": n.mode}
         elif isinstance(n, ir.BitPlaneMatVec):
             row.update(pe=n.pe, simd=n.simd, mw=n.mw, mh=n.mh, planes=n.planes, taps=n.taps,
                        input="bipolar planes", output="bipolar", entry_bits=n.entry_bits,
@@ -117,6 +125,12 @@ def format_report(rep: dict[str, Any]) -> str:
                  f"{est['bram36']:g} / {t['bram36']} BRAM36 on {t['name']} ({t['part']}): "
                  f"{'fits' if est['fits'] else 'DOES NOT FIT'}")
     lines.append(f"weights: {rep['weight_bits']:,} bits, thresholds: {rep['threshold_bits']:,} bits")
+    for r in rep["layers"]:
+        if r["kind"] == "codebook":
+            lines.append(f"sub-bit {r['name']}: tau={r['tau']}, {r['lowering']}, weight bits "
+                         f"{r['plain_weight_bits']:,} plain (9*C_out*C_in) -> "
+                         f"{r['subbit_weight_bits']:,} sub-bit (9*2^tau + tau*C_out*C_in), "
+                         f"{r['plain_weight_bits'] / r['subbit_weight_bits']:.2f}x fewer")
     cm = rep.get("cycle_model")
     if cm:
         line = (f"cycle model (exact, RTL): interval {cm['interval']:,} cycles/frame, "

@@ -19,6 +19,7 @@ __all__ = ["save_graph", "load_graph", "graph_to_json"]
 _NODE_TYPES = {cls.__name__: cls for cls in (
     ir.Input, ir.Conv, ir.Dense, ir.Threshold, ir.MaxPool, ir.Flatten, ir.Output,
     ir.SlidingWindow, ir.MatVec, ir.Pool, ir.FlattenNHWC, ir.WidthConvert,
+    ir.SubBitConv, ir.CodebookMatVec,
     ir.BitPlaneConv, ir.CodeMap, ir.BitPlaneMatVec)}
 
 

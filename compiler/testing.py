@@ -15,7 +15,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 __all__ = ["Chain", "cnv_w1a1", "tfc_w1a1", "bitplane_net", "run_onnxruntime",
-           "twos_complement_code"]
+           "twos_complement_code", "subbit_conv_model"]
 
 
 class Chain:
@@ -59,8 +59,18 @@ class Chain:
         return self.op(op_type, self.const(values.astype(np.float32).reshape(shape)))
 
     def conv(self, cin: int, cout: int, k: int = 3, pad: int = 0, stride: int = 1,
-             scale: np.ndarray | None = None, bias: bool = False) -> str:
-        w = np.where(self.rng.random((cout, cin, k, k)) < 0.5, -1.0, 1.0).astype(np.float32)
+             scale: np.ndarray | None = None, bias: bool = False,
+             codebook: int | None = None) -> str:
+        """A binary conv; with ``codebook`` = n its kernels come from n random distinct
+        +-1 patterns (a sub-bit layer in plain form), with ``scale`` per output channel
+        (negative values too, as BatchNorm folded by an exporter) and ``bias``."""
+        if codebook is not None:
+            pats = self.rng.choice(1 << (k * k), size=codebook, replace=False)
+            kern = np.where((pats[:, None] >> np.arange(k * k)) & 1, 1.0, -1.0)
+            idx = self.rng.integers(0, codebook, (cout, cin))
+            w = kern[idx].reshape(cout, cin, k, k).astype(np.float32)
+        else:
+            w = np.where(self.rng.random((cout, cin, k, k)) < 0.5, -1.0, 1.0).astype(np.float32)
         if scale is not None:
             w = w * scale.astype(np.float32).reshape(-1, 1, 1, 1)
         ins = [self.const(w, "w")]
@@ -183,14 +193,15 @@ def bitplane_net(path: str | Path, channels: int = 3, filters: int = 4, size: in
 
 
 def cnv_w1a1(path: str | Path, seed: int = 0, classes: int = 10,
-             first_layer: str = "8bit") -> Path:
+             first_layer: str = "8bit", subbit_tau: int | None = None) -> Path:
     """BNN-PYNQ's CNV topology: 3x32x32 uint8; convs 64, 64, pool, 128, 128, pool, 256, 256
     (3x3, no padding); dense 512, 512, ``classes``; BatchNorm + sign after every layer but
     the last (which ends in a BatchNorm affine).
 
     ``first_layer``: ``"8bit"`` (8-bit pixels x binary weights, as BNN-PYNQ) or
     ``"bitplane"`` (the bit-plane layer of ``bnnc.nn.BitPlaneInput`` with 64 filters, no
-    padding, so every later layer is unchanged)."""
+    padding, so every later layer is unchanged). With ``subbit_tau`` every conv but the
+    first takes its kernels from a random codebook of 2**subbit_tau patterns (plain form)."""
     if first_layer not in ("8bit", "bitplane"):
         raise ValueError(f"first_layer must be '8bit' or 'bitplane', not {first_layer!r}")
     b = Chain((3, 32, 32), seed=seed)
@@ -202,7 +213,8 @@ def cnv_w1a1(path: str | Path, seed: int = 0, classes: int = 10,
         if i == 0 and first_layer == "bitplane":
             b.bitplane(3, cout, 32, 32, pad=0)
         else:
-            b.conv(cin, cout)
+            b.conv(cin, cout,
+                   codebook=None if (subbit_tau is None or i == 0) else 1 << subbit_tau)
             b.batchnorm(cout, spread=40.0 if i == 0 else 4.0)
         b.binarize()
         if i in (1, 3):
@@ -233,5 +245,24 @@ def tfc_w1a1(path: str | Path, seed: int = 0, hidden: int = 64, classes: int = 1
         fin = hidden
     b.gemm(fin, classes)
     b.batchnorm(classes)
+    b.build(path)
+    return Path(path)
+
+
+def subbit_conv_model(path: str | Path, seed: int = 0, patterns: int = 32) -> Path:
+    """A small plain-form sub-bit net: float 8x6x6 input, binarized; conv 8->16 (zero
+    padding, kernels from ``patterns`` codewords, per-channel scales with negative ones and
+    a bias: BatchNorm folded by an exporter); Pad(+1) + conv 16->16 (another codebook, +-1
+    weights); dense 576 -> 10."""
+    b = Chain((8, 6, 6), dtype=TensorProto.FLOAT, seed=seed)
+    b.binarize()
+    scale = b.rng.uniform(0.5, 2.0, 16) * np.where(b.rng.random(16) < 0.4, -1.0, 1.0)
+    b.conv(8, 16, pad=1, scale=scale, bias=True, codebook=patterns)
+    b.binarize()
+    b.pad(1, 1.0)
+    b.conv(16, 16, codebook=patterns)
+    b.binarize(0.5)
+    b.flatten()
+    b.gemm(16 * 6 * 6, 10)
     b.build(path)
     return Path(path)

@@ -29,7 +29,8 @@ from .. import hls_templates as _templates  # type: ignore[attr-defined]
 TEMPLATE_DIR = Path(_templates.__file__).resolve().parent
 
 STATIC_HEADERS = ("bnnc_common.h", "bnnc_width_convert.h", "bnnc_sliding_window.h",
-                  "bnnc_matvec.h", "bnnc_pool.h", "bnnc_trace.h", "bnnc_bitplane.h")
+                  "bnnc_matvec.h", "bnnc_pool.h", "bnnc_trace.h", "bnnc_codebook.h",
+                  "bnnc_bitplane.h")
 
 # node class -> kernel function of the static headers
 KERNEL_OF: dict[type, str] = {
@@ -37,6 +38,7 @@ KERNEL_OF: dict[type, str] = {
     ir.SlidingWindow: "sliding_window",
     ir.MatVec: "matvec",  # matvec_threshold or matvec_scores
     ir.Pool: "maxpool",
+    ir.CodebookMatVec: "codebook",  # codebook_threshold or codebook_scores
     ir.CodeMap: "code_map",
     ir.BitPlaneMatVec: "bitplane_matvec",
 }
@@ -123,6 +125,21 @@ def matvec_weight_words(w: np.ndarray, pe: int, simd: int) -> list[list[int]]:
     return _pack_bits(bits.reshape(pe, nf * sf, simd))  # type: ignore[return-value]
 
 
+def codebook_patterns(codebook: np.ndarray) -> list[int]:
+    """+-1 (2**tau, T) codebook -> its T-bit patterns (tap t at bit t, 1 = +1)."""
+    return [int(v) for v in _pack_bits((codebook > 0).astype(np.uint8))]
+
+
+def codebook_index_words(indices: np.ndarray, pe: int, simd: int, tau: int) -> list[list[int]]:
+    """(MH, C) codeword indices -> [PE][TILES] words; tile nf*SF+sf of PE pe holds at bits
+    i*tau .. i*tau+tau-1 the index of neuron nf*PE+pe on channel sf*SIMD+i."""
+    mh, c = indices.shape
+    nf, sf = mh // pe, c // simd
+    idx = indices.astype(np.int64).reshape(nf, pe, sf, simd).transpose(1, 0, 2, 3)
+    bits = (idx[..., None] >> np.arange(tau)) & 1  # (pe, nf, sf, simd, tau)
+    return _pack_bits(bits.reshape(pe, nf * sf, simd * tau).astype(np.uint8))  # type: ignore[return-value]
+
+
 def _stream(name: str) -> str:
     return f"s_{name}"
 
@@ -158,10 +175,12 @@ def _instances(graph: ir.Graph) -> tuple[list[_Instance], list[dict[str, object]
             insts.append(ins)
         elif isinstance(n, ir.SlidingWindow):
             c, oh, ow = shape_of(graph, n.name)
-            width = n.simd * n.dtype.bits + int(n.masked)
+            kk = n.kernel * n.kernel
+            width = (n.simd * n.dtype.bits * kk + (kk if n.masked else 0) if n.order == "ckk"
+                     else n.simd * n.dtype.bits + int(n.masked))
             pad_elem = 0 if n.masked else (1 if (n.dtype.bits == 1 and n.pad_value > 0) else
                                            0 if n.dtype.bits == 1 else n.pad_value)
-            ins = _Instance(name=n.name, kernel="sliding_window",
+            ins = _Instance(name=n.name, kernel="sliding_window" + ("_ckk" if n.order == "ckk" else ""),
                             comment=f"{n.kernel}x{n.kernel} stride {n.stride} pad {n.pad} "
                                     f"({'masked zero' if n.masked else f'value {n.pad_value}'}) "
                                     f"on {n.channels}x{n.height}x{n.width} {n.dtype}",
@@ -188,6 +207,39 @@ def _instances(graph: ir.Graph) -> tuple[list[_Instance], list[dict[str, object]
             ins.roms.append(_Rom(ctype=f"bnnc::rom_u<{n.simd}>::t", name=f"{n.name}_w",
                                  dims=f"[{n.pe}][{nf * sf}]",
                                  init=_nested(words, lambda v: _c_literal(int(v), n.simd))))
+            if thr:
+                assert n.thresholds is not None and n.invert is not None
+                t = graph.consts[n.thresholds].astype(np.int64).reshape(nf, n.pe).T.tolist()
+                inv = graph.consts[n.invert].astype(np.int64).reshape(nf, n.pe).T.tolist()
+                ins.roms.append(_Rom(ctype=f"bnnc::rom_s<{n.acc_bits}>::t", name=f"{n.name}_t",
+                                     dims=f"[{n.pe}][{nf}]", init=_nested(t, str)))
+                ins.roms.append(_Rom(ctype="bnnc::rom_u<1>::t", name=f"{n.name}_inv",
+                                     dims=f"[{n.pe}][{nf}]", init=_nested(inv, str)))
+            insts.append(ins)
+        elif isinstance(n, ir.CodebookMatVec):
+            _, h, w = shape_of(graph, n.inputs[0])
+            thr = n.thresholds is not None
+            out_w = n.pe if thr else n.pe * 32
+            ins = _Instance(name=n.name, kernel="codebook_threshold" if thr else "codebook_scores",
+                            comment=f"sub-bit {n.mh}x{n.channels}x{n.taps} on 2**{n.tau} codewords "
+                                    f"({n.mode}), {n.domain} domain, PE={n.pe} SIMD={n.simd}, "
+                                    f"{h * w} pixel(s)",
+                            inp=src_stream(n.inputs[0]), out=add_stream(n.name, out_w))
+            nf, sf = n.mh // n.pe, n.channels // n.simd
+            ins.params = [("C", n.channels), ("MH", n.mh), ("T", n.taps), ("TAU", n.tau),
+                          ("PE", n.pe), ("SIMD", n.simd), ("PIXELS", h * w),
+                          ("DOMAIN", {"popcount": 0, "dot": 1}[n.domain]),
+                          ("ACC_BITS", n.acc_bits), ("OUT_BITS", 32), ("MASKED", bool(n.masked)),
+                          ("REUSE", n.mode == "reuse")]
+            book = codebook_patterns(graph.consts[n.codebook])
+            ins.roms.append(_Rom(ctype=f"bnnc::rom_u<{n.taps}>::t", name=f"{n.name}_book",
+                                 dims=f"[{len(book)}]",
+                                 init=_nested(book, lambda v: _c_literal(int(v), n.taps))))
+            iw = n.simd * n.tau
+            words = codebook_index_words(graph.consts[n.indices], n.pe, n.simd, n.tau)
+            ins.roms.append(_Rom(ctype=f"bnnc::rom_u<{iw}>::t", name=f"{n.name}_idx",
+                                 dims=f"[{n.pe}][{nf * sf}]",
+                                 init=_nested(words, lambda v: _c_literal(int(v), iw))))
             if thr:
                 assert n.thresholds is not None and n.invert is not None
                 t = graph.consts[n.thresholds].astype(np.int64).reshape(nf, n.pe).T.tolist()

@@ -27,7 +27,8 @@ from .. import __version__, ir
 from .. import rtl_templates as _templates
 from ..cost import rom_in_bram, shape_of
 from ..cycles import DesignTiming, design_timing, hardware_nodes
-from .hls import bitplane_tables, io_words, matvec_weight_words
+from .hls import (bitplane_tables, codebook_index_words, codebook_patterns, io_words,
+                  matvec_weight_words)
 
 __all__ = ["generate_rtl", "TEMPLATE_DIR", "MODULE_FILES", "MODULE_OF", "TOP_MODULE"]
 
@@ -39,12 +40,13 @@ MODULE_OF: dict[type, str] = {
     ir.SlidingWindow: "bnnc_sliding_window",
     ir.MatVec: "bnnc_matvec",
     ir.Pool: "bnnc_pool",
+    ir.CodebookMatVec: "bnnc_codebook",
     ir.CodeMap: "bnnc_code_map",
     ir.BitPlaneMatVec: "bnnc_bitplane",
 }
 MODULE_FILES = ("bnnc_fifo.v", "bnnc_axis_in.v", "bnnc_axis_out.v", "bnnc_width_convert.v",
                 "bnnc_sliding_window.v", "bnnc_matvec.v", "bnnc_pool.v", "bnnc_code_map.v",
-                "bnnc_bitplane.v")
+                "bnnc_bitplane.v", "bnnc_sliding_window_ckk.v", "bnnc_codebook.v")
 TOP_MODULE = "bnnc_top"
 
 
@@ -102,9 +104,12 @@ def _stream_name(graph: ir.Graph, name: str) -> str:
 def _out_width(n: ir.Node) -> int:
     if isinstance(n, ir.WidthConvert):
         return n.out_bits
+    if isinstance(n, ir.SlidingWindow) and n.order == "ckk":
+        kk = n.kernel * n.kernel
+        return n.simd * n.dtype.bits * kk + (kk if n.masked else 0)
     if isinstance(n, ir.SlidingWindow):
         return n.simd * n.dtype.bits + int(n.masked)
-    if isinstance(n, ir.MatVec):
+    if isinstance(n, (ir.MatVec, ir.CodebookMatVec)):
         return n.pe if n.thresholds is not None else n.pe * 32
     if isinstance(n, ir.Pool):
         return n.simd
@@ -123,7 +128,10 @@ def _instances(graph: ir.Graph, timing: DesignTiming,
     for n in hardware_nodes(graph):
         src = _stream_name(graph, n.inputs[0])
         streams.append(_Stream(n.name, _out_width(n), depth[n.name]))
-        k = _Inst(name=n.name, module=MODULE_OF[type(n)], comment="", inp=src, out=n.name)
+        module = MODULE_OF[type(n)]
+        if isinstance(n, ir.SlidingWindow) and n.order == "ckk":
+            module = "bnnc_sliding_window_ckk"
+        k = _Inst(name=n.name, module=module, comment="", inp=src, out=n.name)
         if isinstance(n, ir.WidthConvert):
             iw, ow = -(-n.frame_bits // n.in_bits), -(-n.frame_bits // n.out_bits)
             k.comment = f"{n.in_bits} -> {n.out_bits} bits per word, {n.frame_bits} bits per frame"
@@ -163,9 +171,38 @@ def _instances(graph: ir.Graph, timing: DesignTiming,
                 ("IN_BITS", n.in_dtype.bits), ("DOMAIN", domain), ("ACC_BITS", n.acc_bits),
                 ("OUT_BITS", 32), ("MASKED", n.masked), ("THRESH", thr))]
             k.params += [(key, f'"{v}"') for key, v in files.items() if v]
+<<<<<<< HEAD
             # ROM placement as the cost model assumed it (rom_style in the module)
             k.params += [("W_BRAM", str(int(rom_in_bram(n.pe * n.simd, nf * sf)))),
                          ("T_BRAM", str(int(thr and rom_in_bram(n.pe * (n.acc_bits + 1), nf))))]
+=======
+        elif isinstance(n, ir.CodebookMatVec):
+            _, h, w = shape_of(graph, n.inputs[0])
+            thr = n.thresholds is not None
+            nf, sf = n.mh // n.pe, n.channels // n.simd
+            k.comment = (f"sub-bit {n.mh}x{n.channels}x{n.taps} on 2**{n.tau} codewords "
+                         f"({n.mode}), {n.domain} domain, PE={n.pe} SIMD={n.simd}, "
+                         f"{h * w} pixel(s), {'threshold' if thr else 'int32 score'} output")
+            mem[f"{n.name}_b.mem"] = _hex_lines(codebook_patterns(graph.consts[n.codebook]), n.taps)
+            iw = n.simd * n.tau
+            words = codebook_index_words(graph.consts[n.indices], n.pe, n.simd, n.tau)
+            mem[f"{n.name}_x.mem"] = _hex_lines(_concat(words, iw), n.pe * iw)
+            files = {"B_FILE": f"{n.name}_b.mem", "X_FILE": f"{n.name}_x.mem", "T_FILE": "",
+                     "I_FILE": ""}
+            if thr:
+                assert n.invert is not None and n.thresholds is not None
+                t = graph.consts[n.thresholds].astype(np.int64).reshape(nf, n.pe).T.tolist()
+                inv = graph.consts[n.invert].astype(np.int64).reshape(nf, n.pe).T.tolist()
+                mem[f"{n.name}_t.mem"] = _hex_lines(_concat(t, n.acc_bits), n.pe * n.acc_bits)
+                mem[f"{n.name}_i.mem"] = _hex_lines(_concat(inv, 1), n.pe)
+                files.update(T_FILE=f"{n.name}_t.mem", I_FILE=f"{n.name}_i.mem")
+            k.params = [(key, str(int(v))) for key, v in (
+                ("C", n.channels), ("MH", n.mh), ("T", n.taps), ("TAU", n.tau), ("PE", n.pe),
+                ("SIMD", n.simd), ("DOMAIN", {"popcount": 0, "dot": 1}[n.domain]),
+                ("ACC_BITS", n.acc_bits), ("OUT_BITS", 32), ("MASKED", n.masked),
+                ("THRESH", thr), ("REUSE", n.mode == "reuse"))]
+            k.params += [(key, f'"{v}"') for key, v in files.items() if v]
+>>>>>>> main
         elif isinstance(n, ir.CodeMap):
             k.comment = f"code ROM: {n.channels} channel(s) -> {n.channels * 8} bit-planes"
             mem[f"{n.name}_code.mem"] = _hex_lines([int(v) for v in graph.consts[n.code]], 8)

@@ -26,7 +26,9 @@ from onnx import numpy_helper, shape_inference
 
 from .. import ir
 from ..errors import ModelError, UnsupportedError, UsageError
+from ..cost import subbit_weight_bits
 from .load import MAX_ELEMENTS
+from . import subbit as _subbit
 
 __all__ = ["onnx_to_ir", "ConvertOptions"]
 
@@ -39,6 +41,7 @@ class ConvertOptions:
     """Frontend options. ``input_shape`` fixes symbolic (C, H, W) dimensions."""
 
     input_shape: tuple[int, ...] | None = None
+    subbit: str = "auto"  # "auto" | "off" | "tau=N" (frontend/subbit.py)
 
 
 # ---------------------------------------------------------------- values
@@ -93,6 +96,8 @@ class _Converter:
         self.counters: dict[str, int] = {}
         self.onnx_names: dict[str, str] = {}
         self._quant: dict[str, object] = {}  # input quantization set by a quantizer op
+        self.subbit = _subbit.parse_subbit(opts.subbit)
+        self.producer = {o: n for n in self.g.node for o in n.output if o}
 
     # -------------------------------------------------------------- helpers
     def fresh(self, base: str) -> str:
@@ -879,11 +884,78 @@ def _h_conv(cv: _Converter, node: onnx.NodeProto) -> None:
     if oh <= 0 or ow <= 0:
         raise ModelError(f"{_node_label(node)}: kernel {k} does not fit the {H}x{W} input")
     alpha, signs = _binary_weights(w, node)
+    book = _subbit_plan(cv, node, v, signs, alpha, k)
+    if book is not None:  # a negated channel: its sign moves into the affine (exact)
+        signs = np.where(book.flip[:, None, None, None], -signs, signs).astype(np.int8)
+        alpha = np.where(book.flip, -alpha, alpha)
 
     def make(name: str, wkey: str, pad_src: int, masked: bool) -> ir.Node:
+        if book is not None:
+            cv.consts.pop(wkey, None)
+            cv.consts[f"{name}.codebook"] = book.codebook
+            cv.consts[f"{name}.indices"] = book.indices
+            return ir.SubBitConv(name=name, codebook=f"{name}.codebook",
+                                 indices=f"{name}.indices", tau=book.tau, kernel=k, stride=s,
+                                 pad=p, pad_value=pad_src)
         return ir.Conv(name=name, weights=wkey, kernel=k, stride=s, pad=p, pad_value=pad_src)
 
     cv.vals[node.output[0]] = _layer(cv, node, v, signs, alpha, bias, make, (F, oh, ow), p, pad_v)
+
+
+def _subbit_plan(cv: _Converter, node: onnx.NodeProto, v: _Val, signs: np.ndarray,
+                 alpha: np.ndarray, k: int) -> _subbit.Codebook | None:
+    """The codebook this conv is compiled with under ``--subbit``, or None (a plain conv)."""
+    mode = cv.subbit
+    if mode.kind == "off":
+        return None
+
+    def const(name: str) -> np.ndarray | None:
+        val = cv.vals.get(name)
+        return val.array if val is not None and val.kind == "const" else None
+
+    explicit = _subbit.explicit_codebook(node.input[1], cv.producer, const)
+    if v.kind != "bipolar" or k != 3:
+        if explicit is not None:
+            cv.diagnostics.append(f"{_node_label(node)}: its sub-bit codebook is compiled as a "
+                                  f"plain conv (codebook kernels need binary 3x3 input; this "
+                                  f"layer has {'8-bit' if v.kind == 'pixel' else v.kind} input)")
+        return None
+    active = alpha != 0
+    book: _subbit.Codebook | None = None
+    if explicit is not None:
+        cb, idx, scale = explicit
+        flip = (scale < 0) & active
+        ok = (idx.shape == signs.shape[:2] and cb.shape[1] == k * k and idx.size > 0
+              and int(idx.min()) >= 0 and int(idx.max()) < cb.shape[0])
+        if ok:
+            norm = np.where(flip[:, None, None, None], -signs, signs)
+            ok = np.array_equal(norm[active].reshape(-1, k * k),
+                                np.where(cb[idx[active]] > 0, 1, -1).reshape(-1, k * k))
+        if ok and mode.kind == "auto":
+            idx = np.where(active[:, None], idx, 0)
+            used = len({tuple(r) for r in cb[idx[active]].reshape(-1, k * k).tolist()})
+            book = _subbit.Codebook(codebook=np.where(cb > 0, 1, -1).astype(np.int8),
+                                    indices=idx.astype(np.int64),
+                                    tau=int(cb.shape[0]).bit_length() - 1, flip=flip,
+                                    patterns_used=used)
+        elif ok:
+            book = _subbit.find_codebook(signs, alpha, tau=mode.tau, flip=flip)
+    if book is None:
+        book = _subbit.find_codebook(signs, alpha, tau=mode.tau)
+    if mode.kind == "tau":
+        assert mode.tau is not None
+        if book.patterns_used > (1 << mode.tau):
+            raise UnsupportedError(
+                f"{_node_label(node)}: --subbit tau={mode.tau} needs at most {1 << mode.tau} "
+                f"distinct 3x3 kernel patterns per layer, found {book.patterns_used} (after "
+                "normalizing each output channel's sign); use --subbit auto (such layers stay "
+                f"plain convs) or a larger tau (up to {_subbit.MAX_TAU})")
+        return book
+    if explicit is None:  # discovery: only when the layer qualifies and saves weight bits
+        plain, sub = subbit_weight_bits(book.tau, k * k, *signs.shape[:2])
+        if book.tau > _subbit.MAX_TAU or sub >= plain:
+            return None
+    return book
 
 
 def _dense(cv: _Converter, node: onnx.NodeProto, v: _Val, wmat: np.ndarray,

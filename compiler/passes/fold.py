@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 from typing import Mapping
 
 from .. import ir
-from ..cost import node_cost, shape_of
+from ..cost import codebook_cost, node_cost, shape_of
 from ..errors import FoldingError
 from ..targets import TARGETS, Target
 
@@ -26,7 +26,7 @@ def _divisors(n: int) -> list[int]:
 MAX_WORD_BITS = 1024
 
 
-def legal_folds(graph: ir.Graph, node: ir.Node) -> dict[str, list[int]]:
+def legal_folds(graph: ir.Graph, node: ir.Node, wide_windows: bool = False) -> dict[str, list[int]]:
     """Legal values of each folding parameter of ``node``.
 
     PE divides the output channels, SIMD divides the input channels of a conv (the inputs
@@ -37,9 +37,20 @@ def legal_folds(graph: ir.Graph, node: ir.Node) -> dict[str, list[int]]:
         simd_of = src.channels if isinstance(src, ir.SlidingWindow) else node.mw
         out_bits = 1 if node.thresholds is not None else 32
         ebits = node.in_dtype.bits
+        simds = set(_divisors(simd_of))
+        if wide_windows and _wide_window_ok(src):
+            assert isinstance(src, ir.SlidingWindow)
+            kk = src.kernel * src.kernel
+            simds |= {kk * d for d in _divisors(src.channels)}
         return {"pe": [d for d in _divisors(node.mh) if d * out_bits <= MAX_WORD_BITS],
-                "simd": [d for d in _divisors(simd_of)
+                "simd": [d for d in sorted(simds)
                          if d * ebits + int(node.masked) <= MAX_WORD_BITS]}
+    if isinstance(node, ir.CodebookMatVec):
+        out_bits = 1 if node.thresholds is not None else 32
+        in_bits = node.taps + (node.taps if node.masked else 0)
+        return {"pe": [d for d in _divisors(node.mh) if d * out_bits <= MAX_WORD_BITS],
+                "simd": [d for d in _divisors(node.channels)
+                         if d * in_bits <= MAX_WORD_BITS and d * node.tau <= MAX_WORD_BITS]}
     if isinstance(node, ir.Pool):
         return {"simd": [d for d in _divisors(node.channels) if d <= MAX_WORD_BITS]}
     if isinstance(node, ir.BitPlaneMatVec):
@@ -48,14 +59,43 @@ def legal_folds(graph: ir.Graph, node: ir.Node) -> dict[str, list[int]]:
     return {}
 
 
-def _limit_text(graph: ir.Graph, node: ir.Node, param: str) -> str:
+def _wide_window_ok(src: ir.Node) -> bool:
+    """A matvec behind this window may take whole-window ("ckk") words: SIMD = K*K*d."""
+    return (isinstance(src, ir.SlidingWindow) and src.kernel > 1 and not src.masked
+            and src.pad < src.kernel and src.stride <= src.kernel)
+
+
+def window_order(src: ir.SlidingWindow, simd: int) -> tuple[str, int]:
+    """(order, channels per word) of the window feeding a matvec of ``simd`` elements: one
+    tap of ``simd`` channels ("kkc") when ``simd`` divides the channels, else all K*K taps
+    of ``simd / K*K`` channels ("ckk")."""
+    if src.channels % simd == 0:
+        return "kkc", simd
+    return "ckk", simd // (src.kernel * src.kernel)
+
+
+def codebook_modes(node: ir.CodebookMatVec) -> tuple[str, ...]:
+    """The lowerings the automatic choice considers: reuse only when 2**tau < the outputs
+    (``--fold L.subbit=reuse`` forces it anyway)."""
+    return ("decode", "reuse") if (1 << node.tau) < node.mh else ("decode",)
+
+
+def _limit_text(graph: ir.Graph, node: ir.Node, param: str, wide_windows: bool = False) -> str:
     if isinstance(node, ir.BitPlaneMatVec):
         if param == "simd":
             return (f"simd of a bit-plane layer is fixed to its {node.planes} planes (one "
                     "window tap per word)")
         return f"pe must divide {node.mh}"
-    if isinstance(node, ir.MatVec):
+    if isinstance(node, ir.CodebookMatVec):
+        n = node.mh if param == "pe" else node.channels
+    elif isinstance(node, ir.MatVec):
         src = graph.node(node.inputs[0])
+        if (param == "simd" and wide_windows and isinstance(src, ir.SlidingWindow)
+                and _wide_window_ok(src)):
+            kk = src.kernel * src.kernel
+            return (f"simd must divide {src.channels} (one tap per word) or be {kk} times a "
+                    f"divisor of it (whole {src.kernel}x{src.kernel} windows per word), and "
+                    f"keep words within {MAX_WORD_BITS} bits")
         n = node.mh if param == "pe" else (src.channels if isinstance(src, ir.SlidingWindow)
                                            else node.mw)
     else:
@@ -63,17 +103,26 @@ def _limit_text(graph: ir.Graph, node: ir.Node, param: str) -> str:
     return f"{param} must divide {n} and keep words within {MAX_WORD_BITS} bits"
 
 
-def parse_fold_spec(text: str) -> dict[str, dict[str, int]]:
-    """``"conv2.pe=8,conv2.simd=32"`` -> ``{"conv2": {"pe": 8, "simd": 32}}``."""
-    out: dict[str, dict[str, int]] = {}
+def parse_fold_spec(text: str) -> dict[str, dict[str, int | str]]:
+    """``"conv2.pe=8,conv2.simd=32,conv3.subbit=reuse"`` -> ``{"conv2": {"pe": 8, "simd": 32},
+    "conv3": {"subbit": "reuse"}}``."""
+    out: dict[str, dict[str, int | str]] = {}
     for item in filter(None, (s.strip() for s in text.split(","))):
         try:
             key, value = item.split("=")
             layer, param = key.rsplit(".", 1)
-            out.setdefault(layer.strip(), {})[param.strip()] = int(value)
+            param, value = param.strip(), value.strip()
+            if param == "subbit":
+                if value not in ir.CODEBOOK_MODES:
+                    raise FoldingError(f"--fold {item}: the lowering of a sub-bit layer is "
+                                       f"'decode' or 'reuse', not {value!r}")
+                out.setdefault(layer.strip(), {})[param] = value
+            else:
+                out.setdefault(layer.strip(), {})[param] = int(value)
         except ValueError:
-            raise FoldingError(f"cannot parse folding {item!r}; expected LAYER.pe=N or "
-                               "LAYER.simd=N, comma-separated (e.g. conv2.pe=8,conv2.simd=32)") from None
+            raise FoldingError(f"cannot parse folding {item!r}; expected LAYER.pe=N, "
+                               "LAYER.simd=N or LAYER.subbit=decode|reuse, comma-separated "
+                               "(e.g. conv2.pe=8,conv2.simd=32)") from None
     return out
 
 
@@ -90,34 +139,47 @@ class Fold:
 
     target: Target = field(default_factory=lambda: TARGETS["pynq-z2"])
     fps: float | None = None
-    overrides: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    overrides: Mapping[str, Mapping[str, int | str]] = field(default_factory=dict)
+    wide_windows: bool = False  # plain convs may also take whole-window ("ckk") words
 
     @property
     def __name__(self) -> str:  # noqa: D401 - used by the IR dump
         return "fold"
 
     def __call__(self, graph: ir.Graph) -> ir.Graph:
-        names = {n.name for n in graph if legal_folds(graph, n)}
+        ww = self.wide_windows
+        names = {n.name for n in graph if legal_folds(graph, n, ww)}
+        modes: dict[str, str] = {}
         for layer, params in self.overrides.items():
             if layer not in names:
                 raise FoldingError(f"--fold names layer {layer!r}, which has no folding; layers: "
                                    f"{', '.join(sorted(names))}")
-            legal = legal_folds(graph, graph.node(layer))
+            legal = legal_folds(graph, graph.node(layer), ww)
             for p, v in params.items():
+                if p == "subbit":
+                    node = graph.node(layer)
+                    if not isinstance(node, ir.CodebookMatVec):
+                        raise FoldingError(f"--fold {layer}.subbit={v}: layer {layer!r} is not a "
+                                           "sub-bit (codebook) layer; sub-bit layers: " + (
+                                               ", ".join(n.name for n in graph
+                                                         if isinstance(n, ir.CodebookMatVec))
+                                               or "none"))
+                    modes[layer] = str(v)
+                    continue
                 if p not in legal:
                     raise FoldingError(f"layer {layer!r} has no parameter {p!r}; it has "
                                        f"{', '.join(legal)}")
                 if v not in legal[p]:
                     raise FoldingError(f"illegal folding {layer}.{p}={v}: "
-                                       f"{_limit_text(graph, graph.node(layer), p)}; legal "
+                                       f"{_limit_text(graph, graph.node(layer), p, ww)}; legal "
                                        f"values: {', '.join(map(str, legal[p]))}")
         state: dict[str, dict[str, int]] = {}
         for n in graph:
-            legal = legal_folds(graph, n)
+            legal = legal_folds(graph, n, ww)
             if legal:
-                state[n.name] = {p: self.overrides.get(n.name, {}).get(p, 1) for p in legal}
-        g = _apply(graph, state)
-        if self.overrides and all(set(legal_folds(graph, graph.node(k))) <= set(self.overrides.get(k, {}))
+                state[n.name] = {p: int(self.overrides.get(n.name, {}).get(p, 1)) for p in legal}
+        g = _apply(graph, state, modes)
+        if self.overrides and all(set(legal_folds(graph, graph.node(k), ww)) <= set(self.overrides.get(k, {}))
                                   for k in state):
             return g
         budget_l = self.target.luts * self.target.lut_fraction - SHELL_LUTS
@@ -136,13 +198,14 @@ class Fold:
             progressed = False
             for owner in dict.fromkeys(owners):
                 assert owner is not None
-                step = _next_step(graph, state, owner, self.overrides.get(owner, {}))
+                fixed = {k: int(v) for k, v in self.overrides.get(owner, {}).items() if k != "subbit"}
+                step = _next_step(graph, state, owner, fixed, ww)
                 if step is None:
                     frozen.add(owner)
                     continue
                 trial = {k: dict(v) for k, v in state.items()}
                 trial[owner].update(step)
-                tg = _apply(graph, trial)
+                tg = _apply(graph, trial, modes)
                 luts = sum(node_cost(tg, n).luts for n in tg)
                 brams = sum(node_cost(tg, n).brams for n in tg)
                 if luts > budget_l or brams > budget_b:
@@ -156,7 +219,7 @@ class Fold:
 
 def _owner(g: ir.Graph, n: ir.Node) -> str | None:
     """The foldable node whose parameters set ``n``'s speed."""
-    if isinstance(n, (ir.MatVec, ir.Pool, ir.BitPlaneMatVec)):
+    if isinstance(n, (ir.MatVec, ir.CodebookMatVec, ir.Pool, ir.BitPlaneMatVec)):
         return n.name
     if isinstance(n, ir.SlidingWindow):
         cons = g.consumers(n.name)
@@ -165,8 +228,8 @@ def _owner(g: ir.Graph, n: ir.Node) -> str | None:
 
 
 def _next_step(graph: ir.Graph, state: dict[str, dict[str, int]], name: str,
-               fixed: Mapping[str, int]) -> dict[str, int] | None:
-    legal = legal_folds(graph, graph.node(name))
+               fixed: Mapping[str, int], wide_windows: bool = False) -> dict[str, int] | None:
+    legal = legal_folds(graph, graph.node(name), wide_windows)
     cur = state[name]
     for p in ("simd", "pe"):
         if p in legal and p not in fixed:
@@ -176,18 +239,48 @@ def _next_step(graph: ir.Graph, state: dict[str, dict[str, int]], name: str,
     return None
 
 
-def _apply(graph: ir.Graph, state: Mapping[str, Mapping[str, int]]) -> ir.Graph:
+def _apply(graph: ir.Graph, state: Mapping[str, Mapping[str, int]],
+           modes: Mapping[str, str] | None = None) -> ir.Graph:
+    """The graph with ``state``'s folding; a codebook layer's lowering is ``modes[name]`` or
+    the one the cost model finds cheaper (fewer LUTs, then fewer BRAMs) at that folding."""
     nodes: list[ir.Node] = []
+    consts = dict(graph.consts)
     simd_of_consumer: dict[str, int] = {}
+    order_of: dict[str, str] = {}
     for n in graph:
-        if isinstance(n, (ir.MatVec, ir.BitPlaneMatVec)):
+        if isinstance(n, ir.BitPlaneMatVec):
             simd_of_consumer[n.inputs[0]] = state[n.name]["simd"]
+        elif isinstance(n, ir.CodebookMatVec):
+            simd_of_consumer[n.inputs[0]] = state[n.name]["simd"]
+            order_of[n.inputs[0]] = "ckk"
+        elif isinstance(n, ir.MatVec):
+            src = graph.node(n.inputs[0])
+            simd = state[n.name]["simd"]
+            if isinstance(src, ir.SlidingWindow):
+                order_of[src.name], simd_of_consumer[src.name] = window_order(src, simd)
     for n in graph:
         if isinstance(n, (ir.MatVec, ir.BitPlaneMatVec)):
             n = replace(n, pe=state[n.name]["pe"], simd=state[n.name]["simd"])
+            if order_of.get(n.inputs[0]) == "ckk" and graph.node(n.inputs[0]).kind == "SlidingWindow":
+                # weight columns follow the window: (ky, kx, c) -> (c, ky, kx)
+                src = graph.node(n.inputs[0])
+                assert isinstance(src, ir.SlidingWindow)
+                key = f"{n.name}.weights_ckk"
+                w = graph.consts[n.weights]
+                consts[key] = w.reshape(n.mh, src.kernel, src.kernel, src.channels) \
+                    .transpose(0, 3, 1, 2).reshape(n.mh, -1)
+                n = replace(n, weights=key)
+        elif isinstance(n, ir.CodebookMatVec):
+            n = replace(n, pe=state[n.name]["pe"], simd=state[n.name]["simd"])
+            if modes and n.name in modes:
+                n = replace(n, mode=modes[n.name])
+            else:
+                costs = {m: codebook_cost(graph, n, m) for m in codebook_modes(n)}
+                n = replace(n, mode=min(costs, key=lambda m: (costs[m].luts, costs[m].brams)))
         elif isinstance(n, ir.Pool):
             n = replace(n, simd=state[n.name]["simd"])
         elif isinstance(n, ir.SlidingWindow):
-            n = replace(n, simd=simd_of_consumer.get(n.name, 1))
+            n = replace(n, simd=simd_of_consumer.get(n.name, 1),
+                        order=order_of.get(n.name, n.order))
         nodes.append(n)
-    return graph.replace(nodes)
+    return graph.replace(nodes, consts)

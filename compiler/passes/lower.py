@@ -136,6 +136,26 @@ def lower_layers(graph: ir.Graph) -> ir.Graph:
                            mw=n.kernel * n.kernel * c, mh=wts.shape[0], in_dtype=in_dtype,
                            domain="int" if in_dtype.bits == 8 else "dot", masked=masked)
             nodes += [swg, mv]
+        elif isinstance(n, ir.SubBitConv):
+            c, h, w = shape_of(graph, n.inputs[0])
+            if elem_bits(graph, n.inputs[0]) != 1:
+                raise UnsupportedError(f"sub-bit layer {n.name!r} needs binary input; its input "
+                                       "is multi-bit (compile it as a plain conv: --subbit off)")
+            if n.stride > n.kernel or n.pad >= n.kernel:
+                raise UnsupportedError(
+                    f"sub-bit layer {n.name!r}: stride {n.stride} and padding {n.pad} with a "
+                    f"{n.kernel}x{n.kernel} kernel; codebook windows need stride <= kernel and "
+                    "padding < kernel (compile it as a plain conv: --subbit off)")
+            masked = n.pad > 0 and n.pad_value == 0
+            swg = ir.SlidingWindow(name=f"{n.name}_swg", inputs=n.inputs, channels=c, height=h,
+                                   width=w, kernel=n.kernel, stride=n.stride, pad=n.pad,
+                                   pad_value=n.pad_value, masked=masked, dtype=ir.BIPOLAR,
+                                   order="ckk")
+            f = consts[n.indices].shape[0]
+            cmv = ir.CodebookMatVec(name=n.name, inputs=(swg.name,), codebook=n.codebook,
+                                    indices=n.indices, tau=n.tau, channels=c,
+                                    taps=n.kernel * n.kernel, mh=f, domain="dot", masked=masked)
+            nodes += [swg, cmv]
         elif isinstance(n, ir.Dense):
             wts = consts[n.weights]
             in_dtype = ir.UINT8 if elem_bits(graph, n.inputs[0]) == 8 else ir.BIPOLAR
@@ -156,7 +176,8 @@ def fuse_thresholds(graph: ir.Graph) -> ir.Graph:
     for n in graph:
         if isinstance(n, ir.Threshold):
             src = graph.node(n.inputs[0])
-            if not isinstance(src, ir.MatVec) or _only_consumer(graph, src.name) is not n:
+            if (not isinstance(src, (ir.MatVec, ir.CodebookMatVec))
+                    or _only_consumer(graph, src.name) is not n):
                 raise UnsupportedError(f"binarization {n.name!r} must directly follow a binary "
                                        "Conv/Gemm/MatMul (with only affine ops between)")
             fused[src.name] = n
@@ -167,7 +188,7 @@ def fuse_thresholds(graph: ir.Graph) -> ir.Graph:
             rename[n.name] = n.inputs[0]
             continue
         if n.name in fused:
-            assert isinstance(n, ir.MatVec)
+            assert isinstance(n, (ir.MatVec, ir.CodebookMatVec))
             t = fused[n.name]
             n = replace(n, thresholds=t.thresholds, invert=t.invert)
         n = replace(n, inputs=tuple(rename.get(i, i) for i in n.inputs))
@@ -184,7 +205,7 @@ def popcount_domain(graph: ir.Graph) -> ir.Graph:
     consts = dict(graph.consts)
     nodes: list[ir.Node] = []
     for n in graph:
-        if (isinstance(n, ir.MatVec) and n.domain == "dot" and not n.masked
+        if (isinstance(n, (ir.MatVec, ir.CodebookMatVec)) and n.domain == "dot" and not n.masked
                 and n.thresholds is not None):
             t = consts[n.thresholds].astype(np.int64)
             pc = np.clip(-((-(t + n.mw)) // 2), 0, n.mw + 1)
@@ -221,7 +242,7 @@ def size_accumulators(graph: ir.Graph) -> ir.Graph:
     """Set each MatVec's signed accumulator width from exact bounds of acc and thresholds."""
     nodes: list[ir.Node] = []
     for n in graph:
-        if isinstance(n, ir.MatVec):
+        if isinstance(n, (ir.MatVec, ir.CodebookMatVec)):
             if n.domain == "popcount":
                 lo, hi = 0, n.mw + 1
             elif n.domain == "dot":

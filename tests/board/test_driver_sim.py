@@ -185,3 +185,22 @@ def test_sim_device_checks_the_protocol(projects):
     with pytest.raises(DeviceError, match=rf"the <lambda> engine returned 2 words for 2 frame\(s\), "
                                           rf"expected {2 * words_out}"):
         bad.transfer(a[: 2 * words_in], b[: 2 * words_out], 1.0)
+
+
+@pytest.mark.rtlsim
+@pytest.mark.parametrize("name", ["subbit", "bitplane"])
+def test_driver_on_the_technique_examples(name, tmp_path):
+    """The shipped sub-bit and bit-plane digits nets through the driver on the RTL engine:
+    integer scores equal golden, outputs within the onnxruntime contract, accuracy as trained."""
+    proj = bnnc.compile(DIGITS / f"{name}.onnx", tmp_path / name)
+    acc = Accelerator(proj.path / "deploy", device=SimDevice(proj.path, engine="rtl"),
+                      batch_size=180)
+    raw = acc.predict(X, raw=True)
+    assert acc.last_run.batches == 2
+    assert np.array_equal(raw, proj.scores(X, backend="golden"))
+    y = acc.predict(X)
+    stats = compare_with_onnxruntime(y, proj.predict(X, backend="onnxruntime"),
+                                     proj.output_tolerance())
+    assert stats["argmax_diff"] == 0 and stats["violations"] == 0, stats
+    trained = json.loads((DIGITS / f"{name}.json").read_text())
+    assert round(float((y.argmax(1) == Y).mean()), 4) == round(trained["onnxruntime_test_accuracy"], 4)

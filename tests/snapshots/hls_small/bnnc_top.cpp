@@ -8,6 +8,7 @@
 #include "bnnc_sliding_window.h"
 #include "bnnc_matvec.h"
 #include "bnnc_pool.h"
+#include "bnnc_codebook.h"
 #include "bnnc_bitplane.h"
 #ifdef BNNC_TRACE
 #include "bnnc_trace.h"  // C-simulation only: dump every stream (see bnnc_trace.h)
