@@ -171,11 +171,9 @@ def _instances(graph: ir.Graph, timing: DesignTiming,
                 ("IN_BITS", n.in_dtype.bits), ("DOMAIN", domain), ("ACC_BITS", n.acc_bits),
                 ("OUT_BITS", 32), ("MASKED", n.masked), ("THRESH", thr))]
             k.params += [(key, f'"{v}"') for key, v in files.items() if v]
-<<<<<<< HEAD
             # ROM placement as the cost model assumed it (rom_style in the module)
             k.params += [("W_BRAM", str(int(rom_in_bram(n.pe * n.simd, nf * sf)))),
                          ("T_BRAM", str(int(thr and rom_in_bram(n.pe * (n.acc_bits + 1), nf))))]
-=======
         elif isinstance(n, ir.CodebookMatVec):
             _, h, w = shape_of(graph, n.inputs[0])
             thr = n.thresholds is not None
@@ -202,7 +200,6 @@ def _instances(graph: ir.Graph, timing: DesignTiming,
                 ("ACC_BITS", n.acc_bits), ("OUT_BITS", 32), ("MASKED", n.masked),
                 ("THRESH", thr), ("REUSE", n.mode == "reuse"))]
             k.params += [(key, f'"{v}"') for key, v in files.items() if v]
->>>>>>> main
         elif isinstance(n, ir.CodeMap):
             k.comment = f"code ROM: {n.channels} channel(s) -> {n.channels * 8} bit-planes"
             mem[f"{n.name}_code.mem"] = _hex_lines([int(v) for v in graph.consts[n.code]], 8)
