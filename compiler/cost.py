@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from . import ir
 
 __all__ = ["NodeCost", "node_cost", "shape_of", "stream_bits", "memory_cost", "codebook_cost",
-           "subbit_weight_bits"]
+           "subbit_weight_bits", "fifo_cost", "rom_cost", "rom_in_bram", "bram_tiles",
+           "lutram_luts", "LUTS_PER_BRAM36"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -24,13 +25,67 @@ class NodeCost:
     brams: float  # BRAM36 equivalents (BRAM18 = 0.5)
     weight_bits: int = 0
     threshold_bits: int = 0
+    ffs: int = 0
+    dsps: int = 0
+
+
+# Budget-proportional exchange rate between the two memory resources: xc7z020 has 53,200
+# LUTs and 140 BRAM36 tiles, so one tile is worth 380 LUTs of its budget.
+LUTS_PER_BRAM36 = 380
+
+
+def bram_tiles(width: int, depth: int) -> float:
+    """BRAM36 tiles (RAMB18 = 0.5) for a ``depth`` x ``width`` memory, best aspect ratio."""
+    if width * depth == 0:
+        return 0.0
+    best = math.inf
+    for d, w in ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36)):  # RAMB18
+        best = min(best, math.ceil(width / w) * math.ceil(depth / d) / 2)
+    for d, w in ((32768, 1), (16384, 2), (8192, 4), (4096, 9), (2048, 18), (1024, 36)):  # RAMB36
+        best = min(best, float(math.ceil(width / w) * math.ceil(depth / d)))
+    return best
+
+
+def rom_logic_luts(width: int, depth: int) -> int:
+    """LUTs of a constant table in logic: a LUT6 per 64 words per bit (+ F7/F8 muxing)."""
+    if depth <= 64:
+        return width
+    return math.ceil(width * math.ceil(depth / 64) * 1.25)
+
+
+def rom_in_bram(width: int, depth: int) -> bool:
+    """Whether a ROM goes to block RAM: when its tiles cost less of the budget than its
+    LUTs (LUTS_PER_BRAM36). The RTL pins the choice (bnnc_matvec W_BRAM/T_BRAM ->
+    rom_style), so Yosys and Vivado map what the model assumed."""
+    return width * depth > 0 and bram_tiles(width, depth) * LUTS_PER_BRAM36 < rom_logic_luts(width, depth)
+
+
+def rom_cost(width: int, depth: int) -> tuple[int, int, float]:
+    """(LUTs, FFs, BRAM36) of a ROM with a registered (synchronous) read."""
+    if width * depth == 0:
+        return 0, 0, 0.0
+    if rom_in_bram(width, depth):
+        return 0, 0, bram_tiles(width, depth)
+    return rom_logic_luts(width, depth), width, 0.0
+
+
+def lutram_luts(width: int, depth: int) -> int:
+    """LUTs of a RAM with an asynchronous read (distributed RAM: RAM32M holds 32 x 6 bits,
+    RAM64M 64 x 3, in 4 LUTs each; banks are muxed)."""
+    if width * depth == 0:
+        return 0
+    if depth <= 32:
+        return 4 * math.ceil(width / 6)
+    banks = 1 << max(0, math.ceil(math.log2(depth / 64)))
+    return banks * 4 * math.ceil(width / 3) + (banks - 1) * width // 2
 
 
 def memory_cost(width: int, depth: int) -> tuple[int, float]:
     """(LUTs, BRAM36) for a ROM/RAM of ``depth`` words of ``width`` bits.
 
     Small memories go to distributed RAM (one LUT6 holds 64 bits); larger ones to BRAM18
-    in the best aspect ratio (16K x 1 ... 512 x 36).
+    in the best aspect ratio (16K x 1 ... 512 x 36). (The MatVec, window, pool and FIFO
+    estimates use the calibrated rom_cost / lutram_luts / fifo_cost instead.)
     """
     bits = width * depth
     if bits == 0:
@@ -121,27 +176,33 @@ def stream_bits(graph: ir.Graph, name: str) -> int:
 
 
 def node_cost(graph: ir.Graph, n: ir.Node) -> NodeCost:
-    """Cycles per frame and estimated resources of one hardware node."""
+    """Cycles per frame and estimated resources of one hardware node.
+
+    The resource figures model the RTL kernels (rtl_templates/) as Yosys synth_xilinx maps
+    them; their constants were calibrated against it (bench/cnv_fold.py, docs/synth.md).
+    """
     if isinstance(n, ir.MatVec):
         _, h, w = shape_of(graph, n.inputs[0])
         sf, nf = n.mw // n.simd, n.mh // n.pe
         cycles = nf * sf * h * w
-        wl, wb = memory_cost(n.simd, nf * sf)
-        wl, wb = wl * n.pe, wb * n.pe
+        lanes = n.pe * n.simd
+        wl, wf, wb = rom_cost(lanes, nf * sf)
+        tl = tf = 0
+        tb = 0.0
         tbits = 0
-        tl = 0
         if n.thresholds is not None:
             tbits = n.mh * (n.acc_bits + 1)
-            tl, tb = memory_cost(n.acc_bits + 1, nf)
-            tl, wb = tl * n.pe, wb + tb * n.pe
+            tl, tf, tb = rom_cost(n.pe * (n.acc_bits + 1), nf)
         if n.in_dtype.bits == 1:
-            # xnor + popcount compressor tree + accumulate (+ compare)
-            per_pe = math.ceil(n.simd * 1.25) + 2 * n.acc_bits
+            # xnor + popcount adder tree ($countones) + accumulate (+ compare)
+            logic = 3 * lanes + n.pe * 2 * n.acc_bits
         else:
-            per_pe = n.simd * n.in_dtype.bits * 2 + 2 * n.acc_bits
-        ibuf_l, ibuf_b = memory_cost(n.simd * n.in_dtype.bits + int(n.masked), sf) if nf > 1 else (0, 0.0)
-        luts = 120 + n.pe * per_pe + wl + tl + ibuf_l
-        return NodeCost(cycles=cycles, luts=luts, brams=wb + ibuf_b,
+            logic = (3 * lanes * n.in_dtype.bits) // 2 + n.pe * 2 * n.acc_bits
+        in_w = n.simd * n.in_dtype.bits + int(n.masked)
+        ibuf = lutram_luts(in_w, sf) if nf > 1 else 0
+        luts = 120 + logic + wl + tl + ibuf
+        ffs = 96 + n.pe * n.acc_bits + wf + tf
+        return NodeCost(cycles=cycles, luts=luts, brams=wb + tb, ffs=ffs,
                         weight_bits=n.mw * n.mh, threshold_bits=tbits)
     if isinstance(n, ir.CodebookMatVec):
         return codebook_cost(graph, n, n.mode)
@@ -185,16 +246,21 @@ def node_cost(graph: ir.Graph, n: ir.Node) -> NodeCost:
         in_words = n.height * n.width * cb
         wordbits = n.simd * n.dtype.bits
         rows = n.kernel + n.stride
-        bl, bb = memory_cost(wordbits, rows * n.width * cb)
-        return NodeCost(cycles=max(out_words, in_words), luts=150 + 3 * wordbits + bl, brams=bb)
+        # twelve 32-bit counters and their comparators; the line buffer reads asynchronously
+        buf = lutram_luts(wordbits, rows * n.width * cb)
+        return NodeCost(cycles=max(out_words, in_words), luts=560 + wordbits + buf,
+                        brams=0.0, ffs=384)
     if isinstance(n, ir.Pool):
         cb = n.channels // n.simd
-        bl, bb = memory_cost(n.simd, (n.width // n.kernel) * cb)
-        return NodeCost(cycles=n.height * n.width * cb, luts=60 + 2 * n.simd + bl, brams=bb)
+        rows = lutram_luts(n.simd, (n.width // n.kernel) * cb)
+        return NodeCost(cycles=n.height * n.width * cb, luts=150 + 2 * n.simd + rows,
+                        brams=0.0, ffs=192 + n.simd * min(cb, 2))
     if isinstance(n, ir.WidthConvert):
         in_words = -(-n.frame_bits // n.in_bits)
         out_words = -(-n.frame_bits // n.out_bits)
-        return NodeCost(cycles=max(in_words, out_words), luts=20 + max(n.in_bits, n.out_bits), brams=0.0)
+        wide = max(n.in_bits, n.out_bits)
+        return NodeCost(cycles=max(in_words, out_words), luts=80 + (3 * wide) // 2,
+                        brams=0.0, ffs=64 + wide)
     return NodeCost(cycles=0, luts=0, brams=0.0)
 
 
@@ -243,3 +309,14 @@ def codebook_cost(graph: ir.Graph, n: ir.CodebookMatVec, mode: str) -> NodeCost:
     _, sub = subbit_weight_bits(n.tau, t, n.mh, n.channels)
     return NodeCost(cycles=cycles, luts=luts, brams=wb + ibuf_b, weight_bits=sub,
                     threshold_bits=tbits)
+
+
+def fifo_cost(width: int, depth: int) -> NodeCost:
+    """A bnnc_fifo of ``depth`` words of ``width`` bits. Its read address is a register,
+    so Yosys moves a deep FIFO (over 64 words) into block RAM; shallower ones are LUT-RAM."""
+    aw = max(1, math.ceil(math.log2(max(depth, 2))))
+    if depth > 64:
+        return NodeCost(cycles=0, luts=30 + 4 * aw, brams=max(0.5, bram_tiles(width, depth)),
+                        ffs=width + 3 * aw)
+    return NodeCost(cycles=0, luts=lutram_luts(width, depth) + 4 * aw + 4, brams=0.0,
+                    ffs=3 * aw + 2)

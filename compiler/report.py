@@ -140,4 +140,11 @@ def format_report(rep: dict[str, Any]) -> str:
             line += (f"; measured by rtlsim: interval {meas.get('interval') or '-'}, "
                      f"latency {meas['latency']:,}")
         lines.append(line)
+    syn = rep.get("synth")
+    if syn:
+        from .synth import format_synth
+
+        lines.append("")
+        lines.append("synthesis (bnnc synth):")
+        lines.append(format_synth(syn))
     return "\n".join(lines)

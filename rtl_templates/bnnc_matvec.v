@@ -1,7 +1,7 @@
 // bnnc_matvec -- matrix-vector unit with binary weights; threshold or score output.
 //
 //   bnnc_matvec #(.MW, .MH, .PE, .SIMD, .IN_BITS, .DOMAIN, .ACC_BITS, .OUT_BITS, .MASKED,
-//                 .THRESH, .W_FILE, .T_FILE, .I_FILE) u (clk, rst_n, in_*, out_*);
+//                 .THRESH, .W_FILE, .T_FILE, .I_FILE, .W_BRAM, .T_BRAM) u (clk, rst_n, in_*, out_*);
 //
 // SF = MW/SIMD input words per vector, NF = MH/PE output words per vector.
 // Stream format: identical to bnnc_matvec.h. Input word sf holds vector elements
@@ -24,7 +24,8 @@
 // buffer, re-read for nf > 0) and writes an output word when sf == SF-1, in the same
 // cycle as it adds the last contribution. A step fires when its input is valid (if it
 // reads) and the output is ready (if it writes). Weights and thresholds are read one
-// cycle ahead from synchronous ROMs (block RAM friendly).
+// cycle ahead from synchronous ROMs; W_BRAM/T_BRAM pin each ROM to block RAM or LUTs
+// (rom_style), as the compiler's cost model chose (bnnc.cost.rom_in_bram).
 module bnnc_matvec #(
     parameter integer MW = 4,
     parameter integer MH = 4,
@@ -38,7 +39,9 @@ module bnnc_matvec #(
     parameter integer THRESH = 1,
     parameter W_FILE = "w.mem",
     parameter T_FILE = "t.mem",
-    parameter I_FILE = "i.mem"
+    parameter I_FILE = "i.mem",
+    parameter integer W_BRAM = 0,  // weight ROM in block RAM (1) or LUTs (0): bnnc.cost.rom_in_bram
+    parameter integer T_BRAM = 0   // threshold/invert ROMs likewise
 ) (
     input  wire                                   clk,
     input  wire                                   rst_n,
@@ -94,13 +97,26 @@ module bnnc_matvec #(
     endgenerate
 
     // ---- weights: w_q always holds wrom[tile] (read one cycle ahead)
-    reg [PE*SIMD-1:0] wrom [0:TILES-1];
-    initial $readmemh(W_FILE, wrom);
     reg [PE*SIMD-1:0] w_q;
     // verilator lint_off UNUSEDSIGNAL
     wire [31:0] w_addr = fire ? tile_next : tile;  // only the low bits address the ROM
     // verilator lint_on UNUSEDSIGNAL
-    always @(posedge clk) w_q <= wrom[w_addr];
+    generate
+        if (W_BRAM != 0) begin : g_wbram
+            (* rom_style = "block" *) reg [PE*SIMD-1:0] wrom [0:TILES-1];
+            initial $readmemh(W_FILE, wrom);
+            always @(posedge clk) w_q <= wrom[w_addr];
+        end else begin : g_wlut
+`ifdef YOSYS
+            (* rom_style = "logic" *)  // Yosys's name for LUTs; it has no LUT-ROM with a synchronous read
+`else
+            (* rom_style = "distributed" *)
+`endif
+            reg [PE*SIMD-1:0] wrom [0:TILES-1];
+            initial $readmemh(W_FILE, wrom);
+            always @(posedge clk) w_q <= wrom[w_addr];
+        end
+    endgenerate
 
     // ---- per-PE contribution and accumulation
     wire [PE*SW-1:0] sums;
@@ -146,18 +162,39 @@ module bnnc_matvec #(
     // ---- output word
     generate
         if (THRESH != 0) begin : g_thr
-            reg [PE*ACC_BITS-1:0] trom [0:NF-1];
-            reg [PE-1:0] irom [0:NF-1];
-            initial $readmemh(T_FILE, trom);
-            initial $readmemh(I_FILE, irom);
             reg [PE*ACC_BITS-1:0] t_q;
             reg [PE-1:0] i_q;
             // verilator lint_off UNUSEDSIGNAL
             wire [31:0] t_addr = fire ? nf_next : nf;
             // verilator lint_on UNUSEDSIGNAL
-            always @(posedge clk) begin
-                t_q <= trom[t_addr];
-                i_q <= irom[t_addr];
+            if (T_BRAM != 0) begin : g_tbram
+                (* rom_style = "block" *) reg [PE*ACC_BITS-1:0] trom [0:NF-1];
+                (* rom_style = "block" *) reg [PE-1:0] irom [0:NF-1];
+                initial $readmemh(T_FILE, trom);
+                initial $readmemh(I_FILE, irom);
+                always @(posedge clk) begin
+                    t_q <= trom[t_addr];
+                    i_q <= irom[t_addr];
+                end
+            end else begin : g_tlut
+`ifdef YOSYS
+                (* rom_style = "logic" *)
+`else
+                (* rom_style = "distributed" *)
+`endif
+                reg [PE*ACC_BITS-1:0] trom [0:NF-1];
+`ifdef YOSYS
+                (* rom_style = "logic" *)
+`else
+                (* rom_style = "distributed" *)
+`endif
+                reg [PE-1:0] irom [0:NF-1];
+                initial $readmemh(T_FILE, trom);
+                initial $readmemh(I_FILE, irom);
+                always @(posedge clk) begin
+                    t_q <= trom[t_addr];
+                    i_q <= irom[t_addr];
+                end
             end
             genvar q;
             for (q = 0; q < PE; q = q + 1) begin : g_cmp

@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import __version__, ir
 from .. import rtl_templates as _templates
-from ..cost import shape_of
+from ..cost import rom_in_bram, shape_of
 from ..cycles import DesignTiming, design_timing, hardware_nodes
 from .hls import (bitplane_tables, codebook_index_words, codebook_patterns, io_words,
                   matvec_weight_words)
@@ -171,6 +171,9 @@ def _instances(graph: ir.Graph, timing: DesignTiming,
                 ("IN_BITS", n.in_dtype.bits), ("DOMAIN", domain), ("ACC_BITS", n.acc_bits),
                 ("OUT_BITS", 32), ("MASKED", n.masked), ("THRESH", thr))]
             k.params += [(key, f'"{v}"') for key, v in files.items() if v]
+            # ROM placement as the cost model assumed it (rom_style in the module)
+            k.params += [("W_BRAM", str(int(rom_in_bram(n.pe * n.simd, nf * sf)))),
+                         ("T_BRAM", str(int(thr and rom_in_bram(n.pe * (n.acc_bits + 1), nf))))]
         elif isinstance(n, ir.CodebookMatVec):
             _, h, w = shape_of(graph, n.inputs[0])
             thr = n.thresholds is not None
@@ -269,7 +272,12 @@ def generate_rtl(graph: ir.Graph, out_dir: str | Path, model: str,
             "interval_cycles": timing.interval, "latency_cycles": timing.latency,
             "fifo_depths": dict(timing.fifo_depths),
             "nodes": [{"name": n.name, "kind": n.kind, "interval_cycles": n.interval,
-                       "latency_cycles": n.latency} for n in timing.nodes]}
+                       "latency_cycles": n.latency} for n in timing.nodes],
+            # what bnnc synth needs to synthesize each kernel on its own
+            "streams": [{"name": s.name, "width": s.width, "depth": s.depth} for s in streams],
+            "instances": [{"name": k.name, "module": k.module, "in": k.inp, "out": k.out,
+                           "comment": k.comment, "params": [list(p) for p in k.params]}
+                          for k in insts]}
     (out / "rtl.json").write_text(json.dumps(meta, indent=1) + "\n")
     written.append(out / "rtl.json")
     return written
