@@ -44,7 +44,8 @@ module bnnc_bitplane #(
     localparam integer NF = MH / PE;
     localparam integer TILES = NF * SF;
     localparam integer CB = $clog2(TAPS + 1);            // counter width
-    localparam integer ROWS = NF * PLANES * (TAPS + 1);  // table words
+    localparam integer ROW = (TAPS + 1) * EBITS;         // one (PE, plane) table
+    localparam integer NFB = (NF > 1) ? $clog2(NF) : 1;
 
     // ---- schedule (as bnnc_matvec)
     reg [31:0] sf, nf, tile;
@@ -106,9 +107,14 @@ module bnnc_bitplane #(
         i_q <= irom[t_addr];
     end
 
-    // ---- the per-plane tables (combinational reads)
-    reg [PE*EBITS-1:0] tab [0:ROWS-1];
+    // ---- the per-plane tables: row nf holds every (PE, plane) table of this filter group,
+    // read combinationally at nf (a register); each (PE, plane) selects its entry by n
+`ifdef YOSYS
+    (* rom_style = "logic" *)
+`endif
+    reg [PE*PLANES*ROW-1:0] tab [0:NF-1];
     initial $readmemh(TAB_FILE, tab);
+    wire [PE*PLANES*ROW-1:0] tab_row = tab[nf[NFB-1:0]];
 
     genvar p, j;
     generate
@@ -122,11 +128,8 @@ module bnnc_bitplane #(
                 always @(posedge clk) begin
                     if (fire) cnt <= n;
                 end
-                // verilator lint_off UNUSEDSIGNAL
-                wire [31:0] row = (nf * PLANES + j) * (TAPS + 1) + {{(32-CB){1'b0}}, n};
-                wire [PE*EBITS-1:0] word = tab[row[$clog2(ROWS > 1 ? ROWS : 2)-1:0]];
-                // verilator lint_on UNUSEDSIGNAL
-                wire [EBITS-1:0] e = word[p*EBITS +: EBITS];
+                wire [ROW-1:0] t = tab_row[(p*PLANES + j)*ROW +: ROW];
+                wire [EBITS-1:0] e = t[n*EBITS +: EBITS];
                 assign entries[j*ACC_BITS +: ACC_BITS] = {{(ACC_BITS-EBITS){e[EBITS-1]}}, e};
             end
             // adder tree over the planes (partial sums wrap; the whole sum fits ACC_BITS)
