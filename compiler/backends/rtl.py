@@ -30,7 +30,8 @@ from ..cycles import DesignTiming, design_timing, hardware_nodes
 from .hls import (codebook_index_words, codebook_patterns, io_words,
                   matvec_weight_words)
 
-__all__ = ["generate_rtl", "TEMPLATE_DIR", "MODULE_FILES", "MODULE_OF", "TOP_MODULE"]
+__all__ = ["generate_rtl", "TEMPLATE_DIR", "MODULE_FILES", "MODULE_OF", "MODULE_DEPS",
+           "module_files", "TOP_MODULE"]
 
 TEMPLATE_DIR = Path(_templates.__file__).resolve().parent
 
@@ -46,7 +47,18 @@ MODULE_OF: dict[type, str] = {
 }
 MODULE_FILES = ("bnnc_fifo.v", "bnnc_axis_in.v", "bnnc_axis_out.v", "bnnc_width_convert.v",
                 "bnnc_sliding_window.v", "bnnc_matvec.v", "bnnc_pool.v", "bnnc_code_map.v",
-                "bnnc_bitplane.v", "bnnc_sliding_window_ckk.v", "bnnc_codebook.v")
+                "bnnc_bitplane.v", "bnnc_sliding_window_ckk.v", "bnnc_codebook.v",
+                "bnnc_matvec_schedule.v", "bnnc_rom.v")
+# submodules a module instantiates (their files come with it: kernel tests, bnnc synth)
+MODULE_DEPS: dict[str, tuple[str, ...]] = {
+    "bnnc_matvec": ("bnnc_matvec_schedule", "bnnc_rom"),
+    "bnnc_bitplane": ("bnnc_matvec_schedule", "bnnc_rom"),
+}
+
+
+def module_files(module: str) -> tuple[str, ...]:
+    """The Verilog files of ``module`` and of the submodules it instantiates."""
+    return (f"{module}.v", *(f"{d}.v" for d in MODULE_DEPS.get(module, ())))
 TOP_MODULE = "bnnc_top"
 
 
@@ -233,6 +245,8 @@ def _instances(graph: ir.Graph, timing: DesignTiming,
                 ("EBITS", n.entry_bits), ("ACC_BITS", n.acc_bits))]
             k.params += [(key, f'"{n.name}_{s}.mem"') for key, s in (
                 ("W_FILE", "w"), ("TAB_FILE", "tab"), ("T_FILE", "t"), ("I_FILE", "i"))]
+            k.params += [("W_BRAM", str(int(rom_in_bram(n.pe * n.simd, nf * n.taps)))),
+                         ("T_BRAM", str(int(rom_in_bram(n.pe * (n.acc_bits + 1), nf))))]
         elif isinstance(n, ir.Pool):
             mask = (graph.consts[n.and_mask].astype(np.uint8) if n.and_mask is not None
                     else np.zeros(n.channels, dtype=np.uint8))
