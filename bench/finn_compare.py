@@ -88,7 +88,7 @@ def _say(msg: str) -> None:
 
 
 def measure(name: str, model: Path, work: Path, label: str, fold: dict | None,
-            frames: int) -> dict[str, Any]:
+            frames: int, synth: bool = True) -> dict[str, Any]:
     """Compile ``model``, C-simulate ``frames`` frames against golden and qonnx's executor."""
     from bnnc.csim import build_csim
 
@@ -147,6 +147,14 @@ def measure(name: str, model: Path, work: Path, label: str, fold: dict | None,
         "rtl_fps": round(CLOCK_MHZ * 1e6 / rtl.run.interval, 1) if rtl.run.interval else None,
         "yosys_luts": None, "yosys_ffs": None, "yosys_bram36": None, "yosys_dsps": None,
     })
+    if synth:
+        _say(f"{label}: Yosys synth_xilinx per unit (cached by content)")
+        t0 = time.perf_counter()
+        fig = proj.synth(progress=lambda m: _say(f"{label}: {m}"))
+        tot = fig["total"]
+        row.update({"yosys_luts": tot["luts"], "yosys_ffs": tot["ffs"],
+                    "yosys_bram36": tot["bram36"], "yosys_dsps": tot["dsps"],
+                    "yosys_fits": fig["fits"], "synth_s": round(time.perf_counter() - t0, 1)})
     return row
 
 
@@ -191,6 +199,7 @@ def main() -> int:
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" /
                                          "finn_compare.json"))
     ap.add_argument("--frames", type=int, default=8, help="frames to simulate per design")
+    ap.add_argument("--no-synth", action="store_true", help="skip Yosys (bnnc synth)")
     ap.add_argument("--finn-python", default=None,
                     help="a Python interpreter with finn-plus installed (optional)")
     args = ap.parse_args()
@@ -206,11 +215,11 @@ def main() -> int:
             models[name] = tb.build_qonnx(name, work / f"{name}.onnx", seed=0)
             _say(f"{name}: exported in {time.perf_counter() - t0:.1f} s")
         rows.append(measure("cnv-w1a1", models["cnv-w1a1"], work, "cnv-w1a1 auto-fold", None,
-                            args.frames))
+                            args.frames, not args.no_synth))
         rows.append(measure("cnv-w1a1", models["cnv-w1a1"], work, "cnv-w1a1 bnn-pynq-fold",
-                            BNN_PYNQ_CNV_FOLD, args.frames))
+                            BNN_PYNQ_CNV_FOLD, args.frames, not args.no_synth))
         rows.append(measure("tfc-w1a1", models["tfc-w1a1"], work, "tfc-w1a1 auto-fold", None,
-                            max(args.frames, 32)))
+                            max(args.frames, 32), not args.no_synth))
         if args.finn_python:
             finn = finn_front_half(args.finn_python, models["cnv-w1a1"])
     cols = ["design", "compile_s", "csim_build_s", "csim_s_per_frame", "qonnx_exec_s_per_frame",
