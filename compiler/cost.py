@@ -47,10 +47,12 @@ def bram_tiles(width: int, depth: int) -> float:
 
 
 def rom_logic_luts(width: int, depth: int) -> int:
-    """LUTs of a constant table in logic: a LUT6 per 64 words per bit (+ F7/F8 muxing)."""
+    """LUTs of a constant table in logic, as it maps inside a bnnc_matvec (calibrated: about
+    two LUTs per bit of a <= 64-word table, 2.9 per bit and 64-word block of a deeper one,
+    whose F7/F8 mux trees and address logic Yosys does not pack tightly)."""
     if depth <= 64:
-        return width
-    return math.ceil(width * math.ceil(depth / 64) * 1.25)
+        return 2 * width
+    return math.ceil(2.9 * width * math.ceil(depth / 64))
 
 
 def rom_in_bram(width: int, depth: int) -> bool:
@@ -193,14 +195,16 @@ def node_cost(graph: ir.Graph, n: ir.Node) -> NodeCost:
         if n.thresholds is not None:
             tbits = n.mh * (n.acc_bits + 1)
             tl, tf, tb = rom_cost(n.pe * (n.acc_bits + 1), nf)
+        tl //= 4  # Yosys folds most threshold constants into the comparators
         if n.in_dtype.bits == 1:
-            # xnor + popcount adder tree ($countones) + accumulate (+ compare)
-            logic = 3 * lanes + n.pe * 2 * n.acc_bits
+            # xnor + popcount adder tree ($countones: grows with log2 SIMD per lane)
+            logic = math.ceil(0.3 * lanes * math.log2(2 * n.simd))
         else:
-            logic = (3 * lanes * n.in_dtype.bits) // 2 + n.pe * 2 * n.acc_bits
+            logic = math.ceil(1.45 * lanes * n.in_dtype.bits)
+        logic += math.ceil(1.5 * n.pe * n.acc_bits)  # accumulate + compare per PE
         in_w = n.simd * n.in_dtype.bits + int(n.masked)
         ibuf = lutram_luts(in_w, sf) if nf > 1 else 0
-        luts = 120 + logic + wl + tl + ibuf
+        luts = 150 + logic + wl + tl + ibuf
         ffs = 96 + n.pe * n.acc_bits + wf + tf
         return NodeCost(cycles=cycles, luts=luts, brams=wb + tb, ffs=ffs,
                         weight_bits=n.mw * n.mh, threshold_bits=tbits)

@@ -122,7 +122,9 @@ module bnnc_codebook #(
     always @(posedge clk) x_q <= xrom[x_addr];
 
     // ---- reuse: popcount of every channel against every codeword, shared by all PEs
-    wire [PCW-1:0] shared [0:SIMD*WORDS-1];
+    // verilator lint_off UNUSEDSIGNAL
+    wire [PCW-1:0] shared [0:SIMD*WORDS-1];  // unused in decode mode (REUSE == 0)
+    // verilator lint_on UNUSEDSIGNAL
     genvar i, k, p;
     generate
         if (REUSE != 0) begin : g_reuse
