@@ -185,7 +185,7 @@ def synth_units(rtl_dir: Path) -> list[Unit]:
                   in_width=first["width"], out_width=first["width"], parts=(fifo(first),),
                   files=("bnnc_fifo.v",), mems=())]
     kinds = {"bnnc_matvec": "matvec", "bnnc_sliding_window": "window", "bnnc_pool": "maxpool",
-             "bnnc_width_convert": "dwc"}
+             "bnnc_width_convert": "dwc", "bnnc_bitplane": "bitplane", "bnnc_code_map": "codemap"}
     for k in meta["instances"]:
         out = streams[k["out"]]
         mems = tuple(v.strip('"') for _, v in k["params"] if v.startswith('"'))
