@@ -248,7 +248,9 @@ class BitPlaneInput(_BinaryWeight):
 
     def branch_affine(self) -> tuple[Tensor, Tensor, Tensor]:
         """Per-branch ``(a, d, alpha)``, each of shape ``(C*8*F,)``, branch ``(c*8 + i)*F + f``."""
-        a, d, alpha = self.scale, self.shift, self.slope
+        a: Tensor = self.scale
+        d: Tensor = self.shift
+        alpha: Tensor = self.slope
         if self.quantize_params and not self._frozen:
             a, d, alpha = _fixed_ste(a), _fixed_ste(d), _pow2_ste(alpha, -SLOPE_MAX_SHIFT, 0)
         if self.affine == "branch":
