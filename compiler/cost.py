@@ -15,7 +15,7 @@ from . import ir
 
 __all__ = ["NodeCost", "node_cost", "shape_of", "stream_bits", "memory_cost", "codebook_cost",
            "subbit_weight_bits", "fifo_cost", "rom_cost", "rom_in_bram", "bram_tiles",
-           "lutram_luts", "LUTS_PER_BRAM36"]
+           "lutram_luts", "LUTS_PER_BRAM36", "weight_rom", "weight_in_bram"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,13 +60,30 @@ def rom_in_bram(width: int, depth: int) -> bool:
     return width * depth > 0 and bram_tiles(width, depth) * LUTS_PER_BRAM36 < rom_logic_luts(width, depth)
 
 
-def rom_cost(width: int, depth: int) -> tuple[int, int, float]:
-    """(LUTs, FFs, BRAM36) of a ROM with a registered (synchronous) read."""
+def rom_cost(width: int, depth: int, bram: bool | None = None) -> tuple[int, int, float]:
+    """(LUTs, FFs, BRAM36) of a ROM with a registered (synchronous) read; ``bram`` pins
+    the placement (None: :func:`rom_in_bram` decides)."""
     if width * depth == 0:
         return 0, 0, 0.0
-    if rom_in_bram(width, depth):
+    if rom_in_bram(width, depth) if bram is None else bram:
         return 0, 0, bram_tiles(width, depth)
     return rom_logic_luts(width, depth), width, 0.0
+
+
+def weight_rom(n: ir.MatVec | ir.CodebookMatVec) -> tuple[int, int]:
+    """(width, depth) of a matvec's weight memory: PE*SIMD weight bits per word for a
+    MatVec, PE*SIMD tau-bit indices for a CodebookMatVec; NF*SF words."""
+    if isinstance(n, ir.CodebookMatVec):
+        return n.pe * n.simd * n.tau, (n.mh // n.pe) * (n.channels // n.simd)
+    return n.pe * n.simd, (n.mh // n.pe) * (n.mw // n.simd)
+
+
+def weight_in_bram(n: ir.MatVec | ir.CodebookMatVec) -> bool:
+    """Whether ``n``'s weight memory is block RAM: its ``weight_mem`` pin, or for "auto"
+    the :func:`rom_in_bram` rule. The RTL backend pins the same choice (rom_style)."""
+    if n.weight_mem != "auto":
+        return n.weight_mem == "bram"
+    return rom_in_bram(*weight_rom(n))
 
 
 def lutram_luts(width: int, depth: int) -> int:
@@ -186,7 +203,7 @@ def node_cost(graph: ir.Graph, n: ir.Node) -> NodeCost:
         sf, nf = n.mw // n.simd, n.mh // n.pe
         cycles = nf * sf * h * w
         lanes = n.pe * n.simd
-        wl, wf, wb = rom_cost(lanes, nf * sf)
+        wl, wf, wb = rom_cost(lanes, nf * sf, weight_in_bram(n))
         tl = tf = 0
         tb = 0.0
         tbits = 0
@@ -287,13 +304,12 @@ def codebook_cost(graph: ir.Graph, n: ir.CodebookMatVec, mode: str) -> NodeCost:
     _, h, w = shape_of(graph, n.inputs[0])
     sf, nf = n.channels // n.simd, n.mh // n.pe
     cycles = nf * sf * h * w
-    wl, wb = memory_cost(n.simd * n.tau, nf * sf)
-    wl, wb = wl * n.pe, wb * n.pe
-    tbits = tl = 0
+    wl, wf, wb = rom_cost(*weight_rom(n), weight_in_bram(n))
+    tbits = tl = tf = 0
+    tb = 0.0
     if n.thresholds is not None:
         tbits = n.mh * (n.acc_bits + 1)
-        tl, tb = memory_cost(n.acc_bits + 1, nf)
-        tl, wb = tl * n.pe, wb + tb * n.pe
+        tl, tf, tb = rom_cost(n.pe * (n.acc_bits + 1), nf)
     t = n.taps
     pcw = max(1, math.ceil(math.log2(t + 1)))
     if mode == "decode":
@@ -304,10 +320,11 @@ def codebook_cost(graph: ir.Graph, n: ir.CodebookMatVec, mode: str) -> NodeCost:
     else:
         per_pe = n.simd * pcw * _mux_luts(1 << n.tau) + n.simd * (pcw + 1) + 2 * n.acc_bits
         shared = n.simd * (1 << n.tau) * math.ceil(t * 1.25)
-    ibuf_l, ibuf_b = memory_cost(n.simd * t + (t if n.masked else 0), sf) if nf > 1 else (0, 0.0)
-    luts = 120 + n.pe * per_pe + shared + wl + tl + ibuf_l
+    ibuf = lutram_luts(n.simd * t + (t if n.masked else 0), sf) if nf > 1 else 0
+    luts = 120 + n.pe * per_pe + shared + wl + tl + ibuf
+    ffs = 96 + n.pe * n.acc_bits + wf + tf
     _, sub = subbit_weight_bits(n.tau, t, n.mh, n.channels)
-    return NodeCost(cycles=cycles, luts=luts, brams=wb + ibuf_b, weight_bits=sub,
+    return NodeCost(cycles=cycles, luts=luts, brams=wb + tb, ffs=ffs, weight_bits=sub,
                     threshold_bits=tbits)
 
 

@@ -1,7 +1,8 @@
 // bnnc_codebook -- codebook matrix-vector unit of a sub-bit conv; threshold or score output.
 //
 //   bnnc_codebook #(.C, .MH, .T, .TAU, .PE, .SIMD, .DOMAIN, .ACC_BITS, .OUT_BITS, .MASKED,
-//                   .THRESH, .REUSE, .B_FILE, .X_FILE, .T_FILE, .I_FILE) u (clk, rst_n, in_*, out_*);
+//                   .THRESH, .REUSE, .B_FILE, .X_FILE, .T_FILE, .I_FILE, .X_BRAM, .T_BRAM)
+//                 u (clk, rst_n, in_*, out_*);
 //
 // Stream format: identical to bnnc_codebook.h. SF = C/SIMD input words per vector (the
 // "ckk" window: word sf holds the T taps of channels sf*SIMD+i at bits i*T + t; with
@@ -23,7 +24,8 @@
 // Cycle behaviour: bnnc_matvec's static schedule, with SF = C/SIMD: NF*SF steps per vector;
 // step (nf, sf) reads an input word when nf == 0 (kept in an SF-word buffer) and writes
 // an output word when sf == SF-1. Indices and thresholds are read one cycle ahead from
-// synchronous ROMs.
+// synchronous ROMs; X_BRAM/T_BRAM pin each ROM to block RAM or LUTs (rom_style), as the
+// compiler's cost model chose (bnnc.cost.weight_in_bram, rom_in_bram).
 module bnnc_codebook #(
     parameter integer C = 4,
     parameter integer MH = 4,
@@ -40,7 +42,9 @@ module bnnc_codebook #(
     parameter B_FILE = "b.mem",
     parameter X_FILE = "x.mem",
     parameter T_FILE = "t.mem",
-    parameter I_FILE = "i.mem"
+    parameter I_FILE = "i.mem",
+    parameter integer X_BRAM = 0,  // index ROM in block RAM (1) or LUTs (0)
+    parameter integer T_BRAM = 0   // threshold/invert ROMs likewise
 ) (
     input  wire                                   clk,
     input  wire                                   rst_n,
@@ -113,13 +117,26 @@ module bnnc_codebook #(
     // ---- the codebook (ROM in LUTs) and the index memory (read one cycle ahead)
     reg [T-1:0] book [0:WORDS-1];
     initial $readmemh(B_FILE, book);
-    reg [PE*SIMD*TAU-1:0] xrom [0:TILES-1];
-    initial $readmemh(X_FILE, xrom);
     reg [PE*SIMD*TAU-1:0] x_q;
     // verilator lint_off UNUSEDSIGNAL
     wire [31:0] x_addr = fire ? tile_next : tile;
     // verilator lint_on UNUSEDSIGNAL
-    always @(posedge clk) x_q <= xrom[x_addr];
+    generate
+        if (X_BRAM != 0) begin : g_xbram
+            (* rom_style = "block" *) reg [PE*SIMD*TAU-1:0] xrom [0:TILES-1];
+            initial $readmemh(X_FILE, xrom);
+            always @(posedge clk) x_q <= xrom[x_addr];
+        end else begin : g_xlut
+`ifdef YOSYS
+            (* rom_style = "logic" *)  // Yosys's name for LUTs
+`else
+            (* rom_style = "distributed" *)
+`endif
+            reg [PE*SIMD*TAU-1:0] xrom [0:TILES-1];
+            initial $readmemh(X_FILE, xrom);
+            always @(posedge clk) x_q <= xrom[x_addr];
+        end
+    endgenerate
 
     // ---- reuse: popcount of every channel against every codeword, shared by all PEs
     wire [PCW-1:0] shared [0:SIMD*WORDS-1];
@@ -177,18 +194,39 @@ module bnnc_codebook #(
 
     generate
         if (THRESH != 0) begin : g_thr
-            reg [PE*ACC_BITS-1:0] trom [0:NF-1];
-            reg [PE-1:0] irom [0:NF-1];
-            initial $readmemh(T_FILE, trom);
-            initial $readmemh(I_FILE, irom);
             reg [PE*ACC_BITS-1:0] t_q;
             reg [PE-1:0] i_q;
             // verilator lint_off UNUSEDSIGNAL
             wire [31:0] t_addr = fire ? nf_next : nf;
             // verilator lint_on UNUSEDSIGNAL
-            always @(posedge clk) begin
-                t_q <= trom[t_addr];
-                i_q <= irom[t_addr];
+            if (T_BRAM != 0) begin : g_tbram
+                (* rom_style = "block" *) reg [PE*ACC_BITS-1:0] trom [0:NF-1];
+                (* rom_style = "block" *) reg [PE-1:0] irom [0:NF-1];
+                initial $readmemh(T_FILE, trom);
+                initial $readmemh(I_FILE, irom);
+                always @(posedge clk) begin
+                    t_q <= trom[t_addr];
+                    i_q <= irom[t_addr];
+                end
+            end else begin : g_tlut
+`ifdef YOSYS
+                (* rom_style = "logic" *)
+`else
+                (* rom_style = "distributed" *)
+`endif
+                reg [PE*ACC_BITS-1:0] trom [0:NF-1];
+`ifdef YOSYS
+                (* rom_style = "logic" *)
+`else
+                (* rom_style = "distributed" *)
+`endif
+                reg [PE-1:0] irom [0:NF-1];
+                initial $readmemh(T_FILE, trom);
+                initial $readmemh(I_FILE, irom);
+                always @(posedge clk) begin
+                    t_q <= trom[t_addr];
+                    i_q <= irom[t_addr];
+                end
             end
             genvar q;
             for (q = 0; q < PE; q = q + 1) begin : g_cmp
