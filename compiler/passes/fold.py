@@ -105,7 +105,7 @@ def _limit_text(graph: ir.Graph, node: ir.Node, param: str, wide_windows: bool =
 
 def parse_fold_spec(text: str) -> dict[str, dict[str, int | str]]:
     """``"conv2.pe=8,conv2.simd=32,conv3.subbit=reuse"`` -> ``{"conv2": {"pe": 8, "simd": 32},
-    "conv3": {"subbit": "reuse"}}``."""
+    "conv3": {"subbit": "reuse"}}``; ``LAYER.mem=bram|lut|auto`` pins a weight memory."""
     out: dict[str, dict[str, int | str]] = {}
     for item in filter(None, (s.strip() for s in text.split(","))):
         try:
@@ -117,11 +117,17 @@ def parse_fold_spec(text: str) -> dict[str, dict[str, int | str]]:
                     raise FoldingError(f"--fold {item}: the lowering of a sub-bit layer is "
                                        f"'decode' or 'reuse', not {value!r}")
                 out.setdefault(layer.strip(), {})[param] = value
+            elif param == "mem":
+                if value not in ir.WEIGHT_MEMS:
+                    raise FoldingError(f"--fold {item}: a weight memory goes to 'bram', "
+                                       f"'lut' or 'auto', not {value!r}")
+                out.setdefault(layer.strip(), {})[param] = value
             else:
                 out.setdefault(layer.strip(), {})[param] = int(value)
         except ValueError:
             raise FoldingError(f"cannot parse folding {item!r}; expected LAYER.pe=N, "
-                               "LAYER.simd=N or LAYER.subbit=decode|reuse, comma-separated "
+                               "LAYER.simd=N, LAYER.subbit=decode|reuse or "
+                               "LAYER.mem=bram|lut|auto, comma-separated "
                                "(e.g. conv2.pe=8,conv2.simd=32)") from None
     return out
 
@@ -154,6 +160,7 @@ class Fold:
         ww = self.wide_windows
         names = {n.name for n in graph if legal_folds(graph, n, ww)}
         modes: dict[str, str] = {}
+        pinned: dict[str, str] = {}  # weight memories the user placed
         for layer, params in self.overrides.items():
             if layer not in names:
                 raise FoldingError(f"--fold names layer {layer!r}, which has no folding; layers: "
@@ -170,6 +177,12 @@ class Fold:
                                                or "none"))
                     modes[layer] = str(v)
                     continue
+                if p == "mem":
+                    if not isinstance(graph.node(layer), (ir.MatVec, ir.CodebookMatVec)):
+                        raise FoldingError(f"--fold {layer}.mem={v}: layer {layer!r} has no "
+                                           "weight memory (only matrix-vector layers do)")
+                    pinned[layer] = str(v)
+                    continue
                 if p not in legal:
                     raise FoldingError(f"layer {layer!r} has no parameter {p!r}; it has "
                                        f"{', '.join(legal)}")
@@ -182,8 +195,8 @@ class Fold:
             legal = legal_folds(graph, n, ww)
             if legal:
                 state[n.name] = {p: int(self.overrides.get(n.name, {}).get(p, 1)) for p in legal}
-        mems: dict[str, str] = {}  # weight memories the folding pinned to "bram" or "lut"
-        g = _apply(graph, state, modes)
+        mems = dict(pinned)  # + the weight memories the folding moves to "bram" or "lut"
+        g = _apply(graph, state, modes, mems)
         if self.overrides and all(set(legal_folds(graph, graph.node(k), ww)) <= set(self.overrides.get(k, {}))
                                   for k in state):
             return g
@@ -203,7 +216,8 @@ class Fold:
             progressed = False
             for owner in dict.fromkeys(owners):
                 assert owner is not None
-                fixed = {k: int(v) for k, v in self.overrides.get(owner, {}).items() if k != "subbit"}
+                fixed = {k: int(v) for k, v in self.overrides.get(owner, {}).items()
+                         if k not in ("subbit", "mem")}
                 step = _next_step(graph, state, owner, fixed, ww)
                 if step is None:
                     frozen.add(owner)
@@ -211,7 +225,7 @@ class Fold:
                 trial = {k: dict(v) for k, v in state.items()}
                 trial[owner].update(step)
                 tg = _apply(graph, trial, modes, mems)
-                tmems = _place_memories(tg, mems, budget_l, budget_b)
+                tmems = _place_memories(tg, mems, budget_l, budget_b, set(pinned))
                 if tmems is None:
                     frozen.add(owner)
                     continue
@@ -228,7 +242,7 @@ class Fold:
 
 
 def _place_memories(g: ir.Graph, mems: Mapping[str, str], budget_l: float,
-                    budget_b: float) -> dict[str, str] | None:
+                    budget_b: float, pinned: set[str]) -> dict[str, str] | None:
     """Weight-memory pins that make the folded graph ``g`` fit both budgets, or None.
 
     Greedy: while LUTs overrun, move the LUT-held weight memory that saves the most LUTs
@@ -240,7 +254,7 @@ def _place_memories(g: ir.Graph, mems: Mapping[str, str], budget_l: float,
     costs = {n.name: node_cost(g, n) for n in g}
     luts = sum(c.luts for c in costs.values())
     brams = sum(c.brams for c in costs.values())
-    moved: set[str] = set()
+    moved = set(pinned)
     while luts > budget_l or brams > budget_b:
         if luts > budget_l and brams > budget_b:
             return None
