@@ -152,12 +152,13 @@ def _table(res: dict[str, Any]) -> str:
              f"{'weight bits':>11} {'sub-bit layers':>21}  bound by (est / Yosys)"]
     for name, d in res["designs"].items():
         _, iv = _iv(d)
-        y = d.get("yosys", {})
+        y = {k: (f"{v:,}" if isinstance(v, int) else f"{v:g}")
+             for k, v in d.get("yosys", {}).items() if k in ("luts", "ffs", "bram36", "dsps")}
         sb = (f"{d['subbit_layers_plain_bits']:,}->{d['subbit_layers_bits']:,}"
               if d["subbit_layers_bits"] else "-")
         lines.append(
             f"{name:14} {iv:>9} {d['fps_model']:>7,.0f} {d['luts_est']:>8,} "
-            f"{y.get('luts', '-'):>9,} {y.get('ffs', '-'):>8,} {d['bram36_est']:>8g} "
+            f"{y.get('luts', '-'):>9} {y.get('ffs', '-'):>8} {d['bram36_est']:>8g} "
             f"{y.get('bram36', '-'):>10} {y.get('dsps', '-'):>3} {d['weight_bits']:>11,} "
             f"{sb:>21}  {d['bound_by']} / {d.get('bound_by_yosys', '-')}")
     lines.append("(* = cycle model; others measured by RTL simulation, equal to the model. "

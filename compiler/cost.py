@@ -47,10 +47,12 @@ def bram_tiles(width: int, depth: int) -> float:
 
 
 def rom_logic_luts(width: int, depth: int) -> int:
-    """LUTs of a constant table in logic: a LUT6 per 64 words per bit (+ F7/F8 muxing)."""
+    """LUTs of a constant table in logic. Ideally a LUT6 per 64 words per bit, but Yosys
+    merges the registered read's address multiplexer into the table: measured 1.26 LUTs
+    per bit at 16 words, 3.4 at 64 (CNV weight ROMs); deeper ones pay F7/F8 muxing."""
     if depth <= 64:
-        return width
-    return math.ceil(width * math.ceil(depth / 64) * 1.25)
+        return math.ceil(width * (0.55 + 0.045 * depth))
+    return math.ceil(width * max(3.43, math.ceil(depth / 64) * 1.25))
 
 
 def rom_in_bram(width: int, depth: int) -> bool:
@@ -214,7 +216,10 @@ def node_cost(graph: ir.Graph, n: ir.Node) -> NodeCost:
             # xnor + popcount adder tree ($countones) + accumulate (+ compare)
             logic = 3 * lanes + n.pe * 2 * n.acc_bits
         else:
-            logic = (3 * lanes * n.in_dtype.bits) // 2 + n.pe * 2 * n.acc_bits
+            # signed adder chain of SIMD products; its width grows with log2(SIMD)
+            # (Yosys: 2.5 LUTs per lane-bit at SIMD = 27, 8-bit inputs)
+            logic = int(lanes * (1.5 * n.in_dtype.bits + 1.7 * math.log2(n.simd))) \
+                + n.pe * 2 * n.acc_bits
         in_w = n.simd * n.in_dtype.bits + int(n.masked)
         ibuf = lutram_luts(in_w, sf) if nf > 1 else 0
         luts = 120 + logic + wl + tl + ibuf
@@ -225,18 +230,20 @@ def node_cost(graph: ir.Graph, n: ir.Node) -> NodeCost:
         return codebook_cost(graph, n, n.mode)
     if isinstance(n, ir.SlidingWindow) and n.order == "ckk":
         # one word = all K*K taps of SIMD channels: the line buffer is banked by (row slot,
-        # column mod K) so that the K*K taps are K*K reads of distinct banks in one cycle
+        # column mod K), LUT-RAM with asynchronous reads, so that the K*K taps are K*K reads
+        # of distinct banks in one cycle; per tap and bit a (rows*K):1 bank multiplexer and
+        # the padding select. Calibrated on Yosys (CNV-W1A1 ckk windows, 24 to 64 bits per
+        # word): ~850 LUTs of 32-bit counters and comparators, 5.6 LUTs per tap-bit.
         c, oh, ow = shape_of(graph, n.name)
         cb = n.channels // n.simd
         wordbits = n.simd * n.dtype.bits
         rows = n.kernel + n.stride
-        bl, bb = memory_cost(wordbits, math.ceil(n.width / n.kernel) * cb)
         banks = rows * n.kernel
         taps = n.kernel * n.kernel
-        # per tap: a row-slot multiplexer (rows:1) and the padding select
-        mux = taps * wordbits * (math.ceil(rows / 4) + 1)
+        bank = lutram_luts(wordbits, math.ceil(n.width / n.kernel) * cb)
+        mux = math.ceil(taps * wordbits * 5.6 * banks / 12)
         return NodeCost(cycles=max(oh * ow * cb, n.height * n.width * cb),
-                        luts=200 + mux + banks * bl, brams=banks * bb)
+                        luts=850 + mux + banks * bank, brams=0.0, ffs=400 + wordbits // 2)
     if isinstance(n, ir.BitPlaneMatVec):
         _, h, w = shape_of(graph, n.inputs[0])
         sf, nf = n.mw // n.simd, n.mh // n.pe
