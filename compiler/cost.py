@@ -322,7 +322,9 @@ def codebook_cost(graph: ir.Graph, n: ir.CodebookMatVec, mode: str) -> NodeCost:
     if mode == "decode":
         rom_inputs = n.tau + 1 + int(n.masked)
         per_tap = 1 << max(0, rom_inputs - 6)
-        per_pe = n.simd * t * per_tap + math.ceil(n.simd * t * 1.25) + 2 * n.acc_bits
+        # Yosys: the codeword bit stays a LUT of its own (the XNOR merges into the
+        # popcount, as in bnnc_matvec); 3.0-3.5 LUTs per (channel, tap) in all
+        per_pe = n.simd * t * per_tap + math.ceil(n.simd * t * 2.1) + 2 * n.acc_bits
         shared = 0
     else:
         per_pe = n.simd * pcw * _mux_luts(1 << n.tau) + n.simd * (pcw + 1) + 2 * n.acc_bits

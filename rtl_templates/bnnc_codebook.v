@@ -17,7 +17,8 @@
 //           of neuron nf*PE+pe on channel sf*SIMD+i -- the sub-bit weight memory;
 //   T_FILE, I_FILE: thresholds and invert flags as bnnc_matvec.
 // Structure: REUSE=0 (decode): each (PE, channel) looks its codeword up in the codebook ROM
-// and XNOR-popcounts it. REUSE=1 (reuse): per channel the popcounts against all 2**TAU
+// and XNORs it with the input (one LUT6 per tap at TAU = 5); one popcount per PE over all
+// SIMD*T agreeing bits. REUSE=1 (reuse): per channel the popcounts against all 2**TAU
 // codewords are computed once (shared by every PE); each (PE, channel) selects one by
 // index (a 2**TAU:1 multiplexer of small counts).
 //
@@ -139,8 +140,12 @@ module bnnc_codebook #(
     endgenerate
 
     // ---- reuse: popcount of every channel against every codeword, shared by all PEs
-    wire [PCW-1:0] shared [0:SIMD*WORDS-1];
-    genvar i, k, p;
+    // verilator lint_off UNUSEDSIGNAL
+    wire [PCW-1:0] shared [0:SIMD*WORDS-1];  // (decode does not use it)
+    // verilator lint_on UNUSEDSIGNAL
+    localparam integer PC_CHUNK = 128;
+    localparam integer PC_PARTS = (DATA_W + PC_CHUNK - 1) / PC_CHUNK;
+    genvar i, k, p, c;
     generate
         if (REUSE != 0) begin : g_reuse
             for (i = 0; i < SIMD; i = i + 1) begin : g_ch
@@ -158,27 +163,43 @@ module bnnc_codebook #(
     wire [PE*SW-1:0] sums;
     generate
         for (p = 0; p < PE; p = p + 1) begin : g_pe
-            wire [PCW-1:0] pcs [0:SIMD-1];
-            for (i = 0; i < SIMD; i = i + 1) begin : g_ch
-                wire [TAU-1:0] idx = x_q[(p*SIMD + i)*TAU +: TAU];
-                if (REUSE != 0) begin : g_sel
-                    // verilator lint_off UNUSEDSIGNAL
-                    wire [31:0] sel = i * WORDS + idx;
-                    // verilator lint_on UNUSEDSIGNAL
-                    assign pcs[i] = shared[sel[$clog2(SIMD*WORDS+1)-1:0]];
-                end else begin : g_dec
-                    wire [T-1:0] agree = ~(book[idx] ^ x[i*T +: T]) & valid;
-                    // verilator lint_off UNUSEDSIGNAL
-                    wire [31:0] c32 = $countones(agree);
-                    // verilator lint_on UNUSEDSIGNAL
-                    assign pcs[i] = c32[PCW-1:0];
-                end
-            end
             reg [SPW-1:0] pc;
-            integer j;
-            always @(*) begin
-                pc = {SPW{1'b0}};
-                for (j = 0; j < SIMD; j = j + 1) pc = pc + {{(SPW-PCW){1'b0}}, pcs[j]};
+            if (REUSE != 0) begin : g_reuse_pe
+                wire [PCW-1:0] pcs [0:SIMD-1];
+                for (i = 0; i < SIMD; i = i + 1) begin : g_ch
+                    wire [TAU-1:0] idx = x_q[(p*SIMD + i)*TAU +: TAU];
+                    // verilator lint_off UNUSEDSIGNAL
+                    wire [31:0] sel = i * WORDS + {{(32-TAU){1'b0}}, idx};
+                    // verilator lint_on UNUSEDSIGNAL
+                    assign pcs[i] = shared[sel[$clog2(SIMD*WORDS)-1:0]];
+                end
+                integer j;
+                always @(*) begin
+                    pc = {SPW{1'b0}};
+                    for (j = 0; j < SIMD; j = j + 1) pc = pc + {{(SPW-PCW){1'b0}}, pcs[j]};
+                end
+            end else begin : g_decode_pe
+                // each (channel, tap): codeword bit (a function of the index) XNOR input bit,
+                // then one popcount of all SIMD*T agreeing bits, as bnnc_matvec's (in chunks
+                // of at most PC_CHUNK bits, whose counts are added)
+                wire [DATA_W-1:0] agree;
+                for (i = 0; i < SIMD; i = i + 1) begin : g_ch
+                    wire [TAU-1:0] idx = x_q[(p*SIMD + i)*TAU +: TAU];
+                    assign agree[i*T +: T] = ~(book[idx] ^ x[i*T +: T]) & valid;
+                end
+                // verilator lint_off UNUSEDSIGNAL
+                wire [31:0] part [0:PC_PARTS-1];
+                // verilator lint_on UNUSEDSIGNAL
+                for (c = 0; c < PC_PARTS; c = c + 1) begin : g_part
+                    localparam integer LO = c * PC_CHUNK;
+                    localparam integer PW = (DATA_W - LO < PC_CHUNK) ? DATA_W - LO : PC_CHUNK;
+                    assign part[c] = $countones(agree[LO +: PW]);
+                end
+                integer j;
+                always @(*) begin
+                    pc = {SPW{1'b0}};
+                    for (j = 0; j < PC_PARTS; j = j + 1) pc = pc + part[j][SPW-1:0];
+                end
             end
             wire signed [CW-1:0] dot = $signed({1'b0, pc, 1'b0}) - $signed({2'b00, nvs[SPW-1:0]});
             wire signed [CW-1:0] contrib = (DOMAIN == 0) ? $signed({2'b00, pc}) : dot;
