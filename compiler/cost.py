@@ -47,12 +47,12 @@ def bram_tiles(width: int, depth: int) -> float:
 
 
 def rom_logic_luts(width: int, depth: int) -> int:
-    """LUTs of a constant table in logic. Ideally a LUT6 per 64 words per bit, but Yosys
-    merges the registered read's address multiplexer into the table: measured 1.26 LUTs
-    per bit at 16 words, 3.4 at 64 (CNV weight ROMs); deeper ones pay F7/F8 muxing."""
+    """LUTs of a constant table in logic, as it maps inside a bnnc_matvec (calibrated: about
+    two LUTs per bit of a <= 64-word table, 2.9 per bit and 64-word block of a deeper one,
+    whose F7/F8 mux trees and address logic Yosys does not pack tightly)."""
     if depth <= 64:
-        return math.ceil(width * (0.55 + 0.045 * depth))
-    return math.ceil(width * max(3.43, math.ceil(depth / 64) * 1.25))
+        return 2 * width
+    return math.ceil(2.9 * width * math.ceil(depth / 64))
 
 
 def rom_in_bram(width: int, depth: int) -> bool:
@@ -212,17 +212,18 @@ def node_cost(graph: ir.Graph, n: ir.Node) -> NodeCost:
         if n.thresholds is not None:
             tbits = n.mh * (n.acc_bits + 1)
             tl, tf, tb = rom_cost(n.pe * (n.acc_bits + 1), nf)
+        tl //= 4  # Yosys folds most threshold constants into the comparators
         if n.in_dtype.bits == 1:
-            # xnor + popcount adder tree ($countones) + accumulate (+ compare)
-            logic = 3 * lanes + n.pe * 2 * n.acc_bits
+            # xnor + popcount adder tree ($countones: grows with log2 SIMD per lane)
+            logic = math.ceil(0.3 * lanes * math.log2(2 * n.simd))
         else:
-            # signed adder chain of SIMD products; its width grows with log2(SIMD)
-            # (Yosys: 2.5 LUTs per lane-bit at SIMD = 27, 8-bit inputs)
-            logic = int(lanes * (1.5 * n.in_dtype.bits + 1.7 * math.log2(n.simd))) \
-                + n.pe * 2 * n.acc_bits
+            # signed adder chain of SIMD products, wider with log2(SIMD) (Yosys: 1.45 LUTs
+            # per lane-bit at SIMD = 3, 2.5 at SIMD = 27, 8-bit inputs)
+            logic = math.ceil(lanes * n.in_dtype.bits * (1.1 + 0.3 * math.log2(n.simd)))
+        logic += math.ceil(1.5 * n.pe * n.acc_bits)  # accumulate + compare per PE
         in_w = n.simd * n.in_dtype.bits + int(n.masked)
         ibuf = lutram_luts(in_w, sf) if nf > 1 else 0
-        luts = 120 + logic + wl + tl + ibuf
+        luts = 150 + logic + wl + tl + ibuf
         ffs = 96 + n.pe * n.acc_bits + wf + tf
         return NodeCost(cycles=cycles, luts=luts, brams=wb + tb, ffs=ffs,
                         weight_bits=n.mw * n.mh, threshold_bits=tbits)
@@ -317,6 +318,7 @@ def codebook_cost(graph: ir.Graph, n: ir.CodebookMatVec, mode: str) -> NodeCost:
     if n.thresholds is not None:
         tbits = n.mh * (n.acc_bits + 1)
         tl, tf, tb = rom_cost(n.pe * (n.acc_bits + 1), nf)
+    tl //= 4  # as in bnnc_matvec: Yosys folds most threshold constants into the comparators
     t = n.taps
     pcw = max(1, math.ceil(math.log2(t + 1)))
     if mode == "decode":
@@ -330,7 +332,7 @@ def codebook_cost(graph: ir.Graph, n: ir.CodebookMatVec, mode: str) -> NodeCost:
         per_pe = n.simd * pcw * _mux_luts(1 << n.tau) + n.simd * (pcw + 1) + 2 * n.acc_bits
         shared = n.simd * (1 << n.tau) * math.ceil(t * 1.25)
     ibuf = lutram_luts(n.simd * t + (t if n.masked else 0), sf) if nf > 1 else 0
-    luts = 120 + n.pe * per_pe + shared + wl + tl + ibuf
+    luts = 150 + n.pe * per_pe + shared + wl + tl + ibuf
     ffs = 96 + n.pe * n.acc_bits + wf + tf
     _, sub = subbit_weight_bits(n.tau, t, n.mh, n.channels)
     return NodeCost(cycles=cycles, luts=luts, brams=wb + tb, ffs=ffs, weight_bits=sub,

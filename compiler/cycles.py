@@ -102,7 +102,7 @@ class DesignTiming:
 # ------------------------------------------------------------------ kernel schedules
 def hardware_nodes(graph: ir.Graph) -> list[ir.Node]:
     """The kernels of ``graph`` in stream order (FlattenNHWC is wiring; Input/Output are ports)."""
-    out = []
+    out: list[ir.Node] = []
     for n in graph:
         if isinstance(n, (ir.WidthConvert, ir.SlidingWindow, ir.MatVec, ir.CodebookMatVec,
                           ir.Pool, ir.CodeMap, ir.BitPlaneMatVec)):
@@ -350,14 +350,14 @@ def _simulate(graph: ir.Graph, in_times: np.ndarray, frames: int,
         fire = _static_fire(np.tile(rd, frames), arrival)
         reads[src] = fire[np.tile(rd, frames)]
         writes[n.name] = fire[np.tile(wr, frames)]
-    last = _stream_of(graph, graph.output.inputs[0])
-    reads[last] = writes[last] + 1
+    out_stream = _stream_of(graph, graph.output.inputs[0])
+    reads[out_stream] = writes[out_stream] + 1
     for s, w in writes.items():
         r = reads.get(s)
         if r is None or r.size != w.size:
             raise InternalError(f"stream {s!r}: {w.size} words written, "
                                 f"{0 if r is None else r.size} read; kernel word counts disagree")
-    return _Run(writes=writes, reads=reads, out=reads[last])
+    return _Run(writes=writes, reads=reads, out=reads[out_stream])
 
 
 def _occupancy(w: np.ndarray, r: np.ndarray) -> int:

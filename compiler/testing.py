@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from typing import Any
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
@@ -40,7 +42,7 @@ class Chain:
         self.inits.append(numpy_helper.from_array(np.asarray(arr), name))
         return name
 
-    def op(self, op_type: str, *extra_inputs: str, first: str | None = None, **attrs: object) -> str:
+    def op(self, op_type: str, *extra_inputs: str, first: str | None = None, **attrs: Any) -> str:
         out = self._name(op_type.lower())
         ins = [self.cur if first is None else first, *extra_inputs]
         self.nodes.append(helper.make_node(op_type, ins, [out], name=self._name(op_type), **attrs))

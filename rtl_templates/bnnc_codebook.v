@@ -141,7 +141,7 @@ module bnnc_codebook #(
 
     // ---- reuse: popcount of every channel against every codeword, shared by all PEs
     // verilator lint_off UNUSEDSIGNAL
-    wire [PCW-1:0] shared [0:SIMD*WORDS-1];  // (decode does not use it)
+    wire [PCW-1:0] shared [0:SIMD*WORDS-1];  // unused in decode mode (REUSE == 0)
     // verilator lint_on UNUSEDSIGNAL
     localparam integer PC_CHUNK = 128;
     localparam integer PC_PARTS = (DATA_W + PC_CHUNK - 1) / PC_CHUNK;

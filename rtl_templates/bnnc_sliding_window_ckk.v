@@ -47,6 +47,7 @@ module bnnc_sliding_window_ckk #(
     localparam integer DATA_W = SIMD * KK * EBITS;
     localparam integer WB = (W + K - 1) / K;          // columns per bank
     localparam integer DEPTH = WB * CB;               // words per bank
+    localparam integer AW = (DEPTH > 1) ? $clog2(DEPTH) : 1;  // bank address bits
     localparam integer TOP_SLOT0 = (NR - P % NR) % NR;
     localparam integer FRAME_DELTA = H - (OH - 1) * S;
     localparam integer FRAME_STEP = ((FRAME_DELTA % NR) + NR) % NR;
@@ -92,9 +93,9 @@ module bnnc_sliding_window_ckk #(
                 wire [31:0] waddr = r_xq * CB + r_cb;
                 // verilator lint_on UNUSEDSIGNAL
                 always @(posedge clk) begin
-                    if (do_read && w_slot == s && r_xk == m) mem[waddr[$clog2(DEPTH+1)-1:0]] <= in_data;
+                    if (do_read && w_slot == s && r_xk == m) mem[waddr[AW-1:0]] <= in_data;
                 end
-                assign rdata[s*K + m] = mem[raddr[$clog2(DEPTH+1)-1:0]];
+                assign rdata[s*K + m] = mem[raddr[AW-1:0]];
             end
         end
     endgenerate

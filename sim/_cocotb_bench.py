@@ -106,7 +106,7 @@ async def stream_frames(dut: Any) -> None:
     expected = np.load(job["expected"]) if job.get("expected") else None
     batches = [(b, min(b + batch, n)) for b in range(0, n, batch)]
 
-    cocotb.start_soon(Clock(dut.ap_clk, 10, unit="ns").start())
+    Clock(dut.ap_clk, 10, unit="ns").start()  # cocotb 2: the clock runs its own task
     dut.ap_rst_n.value = 0
     if job["mode"] == "rtl":
         dut.n_frames.value = batches[0][1]

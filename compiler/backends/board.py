@@ -34,7 +34,7 @@ from typing import Any, Mapping
 import jinja2
 
 from .. import __version__
-from .. import board_templates as _templates
+from .. import board_templates as _templates  # type: ignore[attr-defined]
 from .. import host as _host
 from ..errors import InternalError, ModelError, UsageError
 from ..targets import Target

@@ -24,7 +24,7 @@ import jinja2
 import numpy as np
 
 from .. import __version__, ir
-from .. import rtl_templates as _templates
+from .. import rtl_templates as _templates  # type: ignore[attr-defined]
 from ..cost import rom_in_bram, shape_of, weight_in_bram
 from ..cycles import DesignTiming, design_timing, hardware_nodes
 from .hls import (bitplane_tables, codebook_index_words, codebook_patterns, io_words,
@@ -160,7 +160,7 @@ def _instances(graph: ir.Graph, timing: DesignTiming,
             mem[f"{n.name}_w.mem"] = _hex_lines(_concat(words, n.simd), n.pe * n.simd)
             files = {"W_FILE": f"{n.name}_w.mem", "T_FILE": "", "I_FILE": ""}
             if thr:
-                assert n.invert is not None
+                assert n.thresholds is not None and n.invert is not None
                 t = graph.consts[n.thresholds].astype(np.int64).reshape(nf, n.pe).T.tolist()
                 inv = graph.consts[n.invert].astype(np.int64).reshape(nf, n.pe).T.tolist()
                 mem[f"{n.name}_t.mem"] = _hex_lines(_concat(t, n.acc_bits), n.pe * n.acc_bits)

@@ -209,10 +209,11 @@ class _Converter:
         if not ins or not all(self.vals[i].kind == "const" for i in ins):
             return False
         for o in node.output:  # e.g. ConstantOfShape/Expand/Tile to an absurd shape
-            dims = self.value_shapes.get(o)
-            if dims and all(isinstance(d, int) for d in dims) and math.prod(dims) > MAX_ELEMENTS:
+            dims = self.value_shapes.get(o) or []
+            known = [d for d in dims if isinstance(d, int)]
+            if dims and len(known) == len(dims) and math.prod(known) > MAX_ELEMENTS:
                 raise UnsupportedError(f"{_node_label(node)}: this constant expression makes a "
-                                       f"tensor of shape {dims} ({math.prod(dims):,} elements), "
+                                       f"tensor of shape {dims} ({math.prod(known):,} elements), "
                                        f"more than bnnc accepts ({MAX_ELEMENTS:,}); check the "
                                        "exported model")
         from onnx.reference import ReferenceEvaluator
@@ -280,7 +281,8 @@ class _Converter:
                 raise ModelError(f"graph input {gin.name!r} has shape {dims}: dimension {d} is "
                                  f"not positive; re-export the model or fix it with "
                                  f"--input-shape {hint}")
-        shape = tuple(int(d) for d in rest) + (1,) * (3 - len(rest))
+        c3, h3, w3 = (*(int(d) for d in rest), *(1,) * (3 - len(rest)))
+        shape = (c3, h3, w3)
         if math.prod(shape) > MAX_ELEMENTS or max(shape) > (1 << 20):
             raise UnsupportedError(f"graph input {gin.name!r} has shape {dims}: "
                                    f"{math.prod(shape):,} elements per frame is beyond any FPGA "
@@ -294,12 +296,12 @@ class _Converter:
         else:
             raise UnsupportedError(f"graph input {gin.name!r} has element type {elem_name}; "
                                    "expected uint8 pixels or float with an explicit quantization")
-        self._input_info = dict(onnx_name=gin.name, onnx_dtype=elem_name, shape=shape,
+        self._input_info: dict[str, Any] = dict(onnx_name=gin.name, onnx_dtype=elem_name, shape=shape,
                                 flat=len(dims) == 2)
         return _Val(kind=kind, node=None, shape=shape, flat=len(dims) == 2,
                     acc_range=(0, 255))
 
-    def make_input(self, dtype: ir.DType, **quant: object) -> str:
+    def make_input(self, dtype: ir.DType, **quant: Any) -> str:
         if self.input_node is not None:
             raise UnsupportedError("the graph input is used in two different ways; bnnc needs "
                                    "one quantization of the input")
@@ -626,13 +628,13 @@ def _binarize(cv: _Converter, node: onnx.NodeProto, v: _Val, c: tuple[Decimal, .
     out_affine = (None, None) if (mid == 0 and half == 1) else (
         (half,) * v.channels, (mid,) * v.channels)
     if v.kind == "raw":  # binarization of the float graph input
-        a, b = v.scale(), v.bias()
-        if len(set(a)) != 1 or len(set(b)) != 1 or len(set(c)) != 1 or a[0] <= 0 or strict:
+        sa, sb = v.scale(), v.bias()
+        if len(set(sa)) != 1 or len(set(sb)) != 1 or len(set(c)) != 1 or sa[0] <= 0 or strict:
             raise UnsupportedError(f"{_node_label(node)}: binarizing the float input needs one "
                                    "per-tensor threshold of the form x >= t")
         with decimal.localcontext(_CTX):
-            t = (c[0] - b[0]) / a[0]
-        name = cv.make_input(ir.BIPOLAR, quant="binarize", binarize_threshold=float(t))
+            t_in = (c[0] - sb[0]) / sa[0]
+        name = cv.make_input(ir.BIPOLAR, quant="binarize", binarize_threshold=float(t_in))
         if v.flat and cv._input_info["shape"][1:] != (1, 1):
             name = cv.emit(ir.Flatten(name=cv.fresh("flatten"), inputs=(name,)))
         return _Val(kind="bipolar", node=name, shape=v.shape, flat=v.flat,
@@ -811,7 +813,7 @@ def _layer(cv: _Converter, node: onnx.NodeProto, v: _Val, w_signed: np.ndarray,
                 a=tuple(sa), b=tuple(sb), acc_range=(-emax * n_taps, emax * n_taps))
 
 
-def _attr(node: onnx.NodeProto, name: str, default: object) -> object:
+def _attr(node: onnx.NodeProto, name: str, default: Any) -> Any:
     for a in node.attribute:
         if a.name == name:
             return onnx.helper.get_attribute_value(a)
@@ -1016,7 +1018,7 @@ def _flatten_val(cv: _Converter, v: _Val, node: onnx.NodeProto) -> _Val:
     b = None if v.b is None else tuple(x for x in v.b for _ in range(reps))
     node_name = v.node
     if node_name is not None and reps > 1:
-        node_name = cv.emit(ir.Flatten(name=cv.fresh("flatten"), inputs=(v.node,)))
+        node_name = cv.emit(ir.Flatten(name=cv.fresh("flatten"), inputs=(node_name,)))
     elif v.kind in ("pixel", "raw") and v.node is None:
         # the graph input itself is flattened: the Input node keeps (C, H, W), flatten after it
         pass
@@ -1081,6 +1083,7 @@ def _h_maxpool(cv: _Converter, node: onnx.NodeProto) -> None:
         if v.a is not None and any(x < 0 for x in v.a):
             raise UnsupportedError(f"{_node_label(node)}: MaxPool of a negatively scaled binary "
                                    "tensor is not supported")
+        assert v.node is not None  # an integer source is a computed tensor
         cv.counters["pool"] = cv.counters.get("pool", 0) + 1
         name = cv.fresh(f"pool{cv.counters['pool']}")
         cv.emit(ir.MaxPool(name=name, inputs=(v.node,), kernel=k, stride=k))

@@ -238,6 +238,12 @@ class Fold:
                 state, g, mems, progressed = trial, tg, tmems, True
             if not progressed:
                 break
+        if self.fps is not None:
+            limit = int(self.target.clock_mhz * 1e6 / self.fps)
+            if max(node_cost(g, n).cycles for n in g) <= limit:
+                state = _cheapest(graph, state, modes, limit, self.target, self.overrides, ww,
+                                  mems)
+                g = _apply(graph, state, modes, mems)
         return g
 
 
@@ -281,6 +287,53 @@ def _place_memories(g: ir.Graph, mems: Mapping[str, str], budget_l: float,
         costs[name] = NodeCost(cycles=costs[name].cycles, luts=costs[name].luts + dl,
                                brams=costs[name].brams + db)
     return out
+
+
+def _cheapest(graph: ir.Graph, state: dict[str, dict[str, int]], modes: Mapping[str, str],
+              limit: int, target: Target, overrides: Mapping[str, Mapping[str, int | str]],
+              ww: bool, mems: Mapping[str, str]) -> dict[str, dict[str, int]]:
+    """Refold for the least resources at ``limit`` cycles per frame (an --fps target).
+
+    Coordinate descent: layer by layer, try every legal (PE, SIMD) (SIMD of a pool) whose
+    design still meets ``limit``, and keep the one with the lowest estimated cost, counted
+    as shares of the target's LUT and BRAM budgets and including the width converters the
+    choice implies between neighbours (a layer whose PE matches the next layer's SIMD needs
+    none). Sweeps until nothing changes. The estimate is the calibrated bnnc.cost model.
+    """
+    from itertools import product
+
+    from .lower import insert_width_converters
+
+    def cost(st: Mapping[str, Mapping[str, int]]) -> float | None:
+        g = insert_width_converters(_apply(graph, st, modes, mems))
+        cs = [node_cost(g, n) for n in g]
+        if max(c.cycles for c in cs) > limit:
+            return None
+        return (sum(c.luts for c in cs) / target.luts
+                + sum(c.brams for c in cs) / target.bram36)
+
+    best = cost(state)
+    if best is None:
+        return state
+    for _ in range(4):
+        changed = False
+        for name in state:
+            legal = legal_folds(graph, graph.node(name), ww)
+            fixed = overrides.get(name, {})
+            params = [p for p in legal if p not in fixed]
+            if not params:
+                continue
+            for values in product(*(legal[p] for p in params)):
+                trial = {k: dict(v) for k, v in state.items()}
+                trial[name].update(zip(params, values))
+                if trial[name] == state[name]:
+                    continue
+                c = cost(trial)
+                if c is not None and c < best - 1e-12:
+                    state, best, changed = trial, c, True
+        if not changed:
+            break
+    return state
 
 
 def _owner(g: ir.Graph, n: ir.Node) -> str | None:
