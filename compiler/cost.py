@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from . import ir
 
 __all__ = ["NodeCost", "node_cost", "shape_of", "stream_bits", "memory_cost", "codebook_cost",
-           "subbit_weight_bits", "fifo_cost", "rom_cost", "rom_in_bram", "bram_tiles",
-           "lutram_luts", "LUTS_PER_BRAM36", "weight_rom", "weight_in_bram"]
+           "subbit_weight_bits", "bitplane_cost", "fifo_cost", "rom_cost", "rom_in_bram",
+           "bram_tiles", "lutram_luts", "LUTS_PER_BRAM36", "weight_rom", "weight_in_bram"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -246,20 +246,7 @@ def node_cost(graph: ir.Graph, n: ir.Node) -> NodeCost:
         return NodeCost(cycles=max(oh * ow * cb, n.height * n.width * cb),
                         luts=850 + mux + banks * bank, brams=0.0, ffs=400 + wordbits // 2)
     if isinstance(n, ir.BitPlaneMatVec):
-        _, h, w = shape_of(graph, n.inputs[0])
-        sf, nf = n.mw // n.simd, n.mh // n.pe
-        wl, wb = memory_cost(n.simd, nf * sf)
-        # per (PE, plane): a popcount counter of the taps and a table of NF*(taps+1) entries
-        tl, tb = memory_cost(n.entry_bits, nf * (n.taps + 1))
-        cbits = (n.taps).bit_length()
-        thl, thb = memory_cost(n.acc_bits + 1, nf)
-        per_pe = n.planes * (2 * cbits + tl) + (n.planes - 1) * n.acc_bits + n.acc_bits + thl
-        ibuf_l, ibuf_b = memory_cost(n.simd, sf) if nf > 1 else (0, 0.0)
-        luts = 120 + n.pe * (per_pe + wl) + ibuf_l
-        return NodeCost(cycles=nf * sf * h * w, luts=luts,
-                        brams=n.pe * (wb + n.planes * tb + thb) + ibuf_b,
-                        weight_bits=n.mw * n.mh,
-                        threshold_bits=n.mh * (n.acc_bits + 1) + n.mh * n.planes * (n.taps + 1) * n.entry_bits)
+        return bitplane_cost(graph, n)
     if isinstance(n, ir.CodeMap):
         _, h, w = shape_of(graph, n.inputs[0])
         rl, rb = memory_cost(8, 256)
@@ -287,6 +274,47 @@ def node_cost(graph: ir.Graph, n: ir.Node) -> NodeCost:
         return NodeCost(cycles=max(in_words, out_words), luts=80 + (3 * wide) // 2,
                         brams=0.0, ffs=64 + wide)
     return NodeCost(cycles=0, luts=0, brams=0.0)
+
+
+def _function_luts(inputs: int) -> int:
+    """LUT6s of one constant-table output bit of ``inputs`` address bits (MUXF7/F8 combine
+    up to 8 inputs for free; beyond, their tree costs about a quarter more)."""
+    if inputs <= 6:
+        return 1
+    return 2 ** (inputs - 6) if inputs <= 8 else math.ceil(1.25 * 2 ** (inputs - 6))
+
+
+def bitplane_cost(graph: ir.Graph, n: ir.BitPlaneMatVec) -> NodeCost:
+    """Cycles and resources of the bit-plane unit as bnnc_bitplane.v builds it.
+
+    Per (PE, plane): a tap counter of clog2(TAPS+1) bits and a table of EBITS constant
+    bits, each a function of nf and the count (one LUT6 per bit while that is <= 6
+    address bits); per PE an adder tree of PLANES ACC_BITS-bit entries and a comparator.
+    Weights: a synchronous ROM (rom_cost). Thresholds: each bit of their registered read is
+    a function of nf, and Yosys merges equal ones: at most 2**NF - 2 distinct non-constant
+    bits (calibrated against Yosys synth_xilinx on the CNV-W1A1 and digits units,
+    bench/bitplane.py).
+    """
+    _, h, w = shape_of(graph, n.inputs[0])
+    sf, nf = n.taps, n.mh // n.pe
+    cb = n.taps.bit_length()  # clog2(TAPS + 1)
+    nfb = (nf - 1).bit_length()
+    wl, wf, wb = rom_cost(n.pe * n.simd, nf * sf)
+    twidth = n.pe * (n.acc_bits + 1)
+    if rom_in_bram(twidth, nf):
+        tl = tf = 0
+        tb = bram_tiles(twidth, nf)
+    else:
+        tl = tf = min(twidth, 2 ** nf - 2) if nf < 24 else twidth
+        tb = 0.0
+    tables = n.planes * n.entry_bits * _function_luts(nfb + cb)
+    per_pe = tables + n.planes * (cb + 1) + (n.planes - 1) * n.acc_bits + n.acc_bits
+    ibuf = lutram_luts(n.simd, sf) if nf > 1 else 0
+    luts = 120 + n.pe * per_pe + wl + tl + ibuf
+    ffs = 96 + n.pe * n.planes * cb + wf + tf + n.pe
+    return NodeCost(cycles=nf * sf * h * w, luts=luts, brams=wb + tb, ffs=ffs,
+                    weight_bits=n.mw * n.mh,
+                    threshold_bits=n.mh * (n.acc_bits + 1) + n.mh * n.planes * (n.taps + 1) * n.entry_bits)
 
 
 def subbit_weight_bits(tau: int, taps: int, f: int, c: int) -> tuple[int, int]:

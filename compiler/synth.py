@@ -31,7 +31,7 @@ from typing import Any, Callable, Mapping, Sequence
 import jinja2
 
 from . import __version__, ir
-from .backends.rtl import TEMPLATE_DIR
+from .backends.rtl import TEMPLATE_DIR, module_files
 from .cost import NodeCost, fifo_cost, node_cost
 from .errors import ToolError, UsageError
 from .passes.fold import SHELL_BRAMS, SHELL_LUTS
@@ -185,7 +185,7 @@ def synth_units(rtl_dir: Path) -> list[Unit]:
                   in_width=first["width"], out_width=first["width"], parts=(fifo(first),),
                   files=("bnnc_fifo.v",), mems=())]
     kinds = {"bnnc_matvec": "matvec", "bnnc_sliding_window": "window", "bnnc_pool": "maxpool",
-             "bnnc_width_convert": "dwc"}
+             "bnnc_width_convert": "dwc", "bnnc_bitplane": "bitplane", "bnnc_code_map": "codemap"}
     for k in meta["instances"]:
         out = streams[k["out"]]
         mems = tuple(v.strip('"') for _, v in k["params"] if v.startswith('"'))
@@ -193,7 +193,7 @@ def synth_units(rtl_dir: Path) -> list[Unit]:
         units.append(Unit(name=k["name"], kind=kinds.get(k["module"], k["module"]),
                           comment=k["comment"], in_width=streams[k["in"]]["width"],
                           out_width=out["width"], parts=(kernel, fifo(out)),
-                          files=(f"{k['module']}.v", "bnnc_fifo.v"), mems=mems))
+                          files=(*module_files(k["module"]), "bnnc_fifo.v"), mems=mems))
     units.append(Unit(name="axis_out", kind="io", comment="AXI4-Stream output adapter",
                       in_width=64, out_width=64, axis_out=True, files=("bnnc_axis_out.v",),
                       mems=(), parts=({"module": "bnnc_axis_out", "out_width": 64,

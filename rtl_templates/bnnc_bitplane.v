@@ -1,24 +1,28 @@
 // bnnc_bitplane -- the bit-plane unit: per-plane XNOR-popcount, table lookup, adder, threshold.
 //
 //   bnnc_bitplane #(.MH, .PE, .PLANES, .TAPS, .EBITS, .ACC_BITS, .W_FILE, .TAB_FILE,
-//                   .T_FILE, .I_FILE) u (clk, rst_n, in_*, out_*);
+//                   .T_FILE, .I_FILE, .W_BRAM, .T_BRAM) u (clk, rst_n, in_*, out_*);
 //
 // SF = TAPS input words per window (one tap of all PLANES planes each, plane j at bit j),
 // NF = MH/PE output words per window. Stream format and arithmetic: identical to
 // bnnc::bitplane_matvec (bnnc_bitplane.h). Per (PE pe, plane j) a counter n_j adds the
 // agreeing bits ~(w ^ x)[j] over the window's TAPS words; at the last tap
-// acc = sum_j tab[(nf*PLANES + j)*(TAPS+1) + n_j] (field pe), exact in ACC_BITS two's
-// complement, and out bit pe = (acc >= thr) ^ inv of filter nf*PE + pe.
+// acc = sum_j tab_{nf*PE+pe, j}[n_j], exact in ACC_BITS two's complement, and out bit
+// pe = (acc >= thr) ^ inv of filter nf*PE + pe.
 // Constant memories ($readmemh, written by bnnc.backends.rtl):
 //   W_FILE:   NF*SF words of PE*PLANES bits; word nf*SF+sf, bits pe*PLANES+j = kernel bit of
 //             (plane j, filter nf*PE+pe) at tap sf (1 = +1);
-//   TAB_FILE: NF*PLANES*(TAPS+1) words of PE*EBITS bits (two's complement, PE pe at pe*EBITS);
+//   TAB_FILE: NF words of PE*PLANES*(TAPS+1)*EBITS bits; word nf holds entry c of (plane j,
+//             filter nf*PE+pe) at bits ((pe*PLANES + j)*(TAPS+1) + c)*EBITS (two's complement);
 //   T_FILE:   NF words of PE*ACC_BITS bits (thresholds); I_FILE: NF words of PE bits.
+// The tables are constant logic: word nf is read combinationally (nf is a register) and
+// each (PE, plane) selects its entry by n_j -- per entry bit a function of nf and n_j,
+// which synthesis maps to LUTs (one LUT6 per bit while NF*(TAPS+1) <= 64).
 //
-// Cycle behaviour: bnnc_matvec's static schedule (NF*SF steps per window; step (nf, sf)
-// reads an input word when nf == 0, writes an output word when sf == SF-1, in the cycle
-// that counts the last tap). The tables are read combinationally (LUT ROMs); weights and
-// thresholds one cycle ahead from synchronous ROMs.
+// Cycle behaviour: bnnc_matvec_schedule's (NF*SF steps per window; step (nf, sf) reads an
+// input word when nf == 0, writes an output word when sf == SF-1, in the cycle that counts
+// the last tap). Weights and thresholds are read one cycle ahead from synchronous ROMs
+// (bnnc_rom; W_BRAM/T_BRAM as bnnc.cost.rom_in_bram chose).
 module bnnc_bitplane #(
     parameter integer MH = 4,
     parameter integer PE = 1,
@@ -29,7 +33,9 @@ module bnnc_bitplane #(
     parameter W_FILE = "w.mem",
     parameter TAB_FILE = "tab.mem",
     parameter T_FILE = "t.mem",
-    parameter I_FILE = "i.mem"
+    parameter I_FILE = "i.mem",
+    parameter integer W_BRAM = 0,
+    parameter integer T_BRAM = 0
 ) (
     input  wire              clk,
     input  wire              rst_n,
@@ -42,73 +48,39 @@ module bnnc_bitplane #(
 );
     localparam integer SF = TAPS;
     localparam integer NF = MH / PE;
-    localparam integer TILES = NF * SF;
     localparam integer CB = $clog2(TAPS + 1);            // counter width
-    localparam integer ROWS = NF * PLANES * (TAPS + 1);  // table words
+    localparam integer ROW = (TAPS + 1) * EBITS;         // one (PE, plane) table
+    localparam integer NFB = (NF > 1) ? $clog2(NF) : 1;
 
-    // ---- schedule (as bnnc_matvec)
-    reg [31:0] sf, nf, tile;
-    wire rd = (nf == 0);
-    wire wr = (sf == SF - 1);
-    wire fire = (!rd || in_valid) && (!wr || out_ready);
-    assign in_ready = rd && (!wr || out_ready);
-    assign out_valid = wr && (!rd || in_valid);
-    wire [31:0] sf_next = wr ? 0 : sf + 1;
-    wire [31:0] nf_next = wr ? ((nf == NF - 1) ? 0 : nf + 1) : nf;
-    wire [31:0] tile_next = (tile == TILES - 1) ? 0 : tile + 1;
-    always @(posedge clk) begin
-        if (!rst_n) begin
-            sf <= 0;
-            nf <= 0;
-            tile <= 0;
-        end else if (fire) begin
-            sf <= sf_next;
-            nf <= nf_next;
-            tile <= tile_next;
-        end
-    end
-
-    // ---- the input word of this step: from the stream while nf == 0, else the buffer
+    // ---- schedule and input buffer (x: this step's input word)
+    wire fire;
+    // verilator lint_off UNUSEDSIGNAL
+    wire [31:0] sf, nf, w_addr, t_addr;  // only the low bits address the ROMs
+    // verilator lint_on UNUSEDSIGNAL
     wire [PLANES-1:0] x;
-    generate
-        if (NF > 1) begin : g_vec
-            reg [PLANES-1:0] vec [0:SF-1];
-            always @(posedge clk) begin
-                if (fire && rd) vec[sf] <= in_data;
-            end
-            assign x = rd ? in_data : vec[sf];
-        end else begin : g_novec
-            assign x = in_data;
-        end
-    endgenerate
+    bnnc_matvec_schedule #(.SF(SF), .NF(NF), .IN_W(PLANES)) u_sched (
+        .clk(clk), .rst_n(rst_n), .in_valid(in_valid), .in_ready(in_ready), .in_data(in_data),
+        .out_valid(out_valid), .out_ready(out_ready), .fire(fire), .sf(sf), .nf(nf),
+        .tile_addr(w_addr), .nf_addr(t_addr), .x(x));
 
-    // ---- weights: w_q always holds wrom[tile] (read one cycle ahead)
-    reg [PE*PLANES-1:0] wrom [0:TILES-1];
-    initial $readmemh(W_FILE, wrom);
-    reg [PE*PLANES-1:0] w_q;
-    // verilator lint_off UNUSEDSIGNAL
-    wire [31:0] w_addr = fire ? tile_next : tile;
-    // verilator lint_on UNUSEDSIGNAL
-    always @(posedge clk) w_q <= wrom[w_addr];
+    // ---- weights of this step; thresholds and invert flags of this nf (read one cycle ahead)
+    wire [PE*PLANES-1:0] w_q;
+    wire [PE*ACC_BITS-1:0] t_q;
+    wire [PE-1:0] i_q;
+    bnnc_rom #(.WIDTH(PE*PLANES), .DEPTH(NF*SF), .FILE(W_FILE), .BRAM(W_BRAM)) u_w (
+        .clk(clk), .addr(w_addr), .q(w_q));
+    bnnc_rom #(.WIDTH(PE*ACC_BITS), .DEPTH(NF), .FILE(T_FILE), .BRAM(T_BRAM)) u_t (
+        .clk(clk), .addr(t_addr), .q(t_q));
+    bnnc_rom #(.WIDTH(PE), .DEPTH(NF), .FILE(I_FILE), .BRAM(T_BRAM)) u_i (
+        .clk(clk), .addr(t_addr), .q(i_q));
 
-    // ---- thresholds and invert flags of this nf (read one cycle ahead)
-    reg [PE*ACC_BITS-1:0] trom [0:NF-1];
-    reg [PE-1:0] irom [0:NF-1];
-    initial $readmemh(T_FILE, trom);
-    initial $readmemh(I_FILE, irom);
-    reg [PE*ACC_BITS-1:0] t_q;
-    reg [PE-1:0] i_q;
-    // verilator lint_off UNUSEDSIGNAL
-    wire [31:0] t_addr = fire ? nf_next : nf;
-    // verilator lint_on UNUSEDSIGNAL
-    always @(posedge clk) begin
-        t_q <= trom[t_addr];
-        i_q <= irom[t_addr];
-    end
-
-    // ---- the per-plane tables (combinational reads)
-    reg [PE*EBITS-1:0] tab [0:ROWS-1];
+    // ---- the per-plane tables: row nf holds every (PE, plane) table of this filter group
+`ifdef YOSYS
+    (* rom_style = "logic" *)
+`endif
+    reg [PE*PLANES*ROW-1:0] tab [0:NF-1];
     initial $readmemh(TAB_FILE, tab);
+    wire [PE*PLANES*ROW-1:0] tab_row = tab[nf[NFB-1:0]];
 
     genvar p, j;
     generate
@@ -122,11 +94,8 @@ module bnnc_bitplane #(
                 always @(posedge clk) begin
                     if (fire) cnt <= n;
                 end
-                // verilator lint_off UNUSEDSIGNAL
-                wire [31:0] row = (nf * PLANES + j) * (TAPS + 1) + {{(32-CB){1'b0}}, n};
-                wire [PE*EBITS-1:0] word = tab[row[$clog2(ROWS > 1 ? ROWS : 2)-1:0]];
-                // verilator lint_on UNUSEDSIGNAL
-                wire [EBITS-1:0] e = word[p*EBITS +: EBITS];
+                wire [ROW-1:0] t = tab_row[(p*PLANES + j)*ROW +: ROW];
+                wire [EBITS-1:0] e = t[n*EBITS +: EBITS];
                 assign entries[j*ACC_BITS +: ACC_BITS] = {{(ACC_BITS-EBITS){e[EBITS-1]}}, e};
             end
             // adder tree over the planes (partial sums wrap; the whole sum fits ACC_BITS)

@@ -19,13 +19,14 @@
 //   T_FILE: NF words of PE*ACC_BITS bits (two's complement thresholds, PE pe at pe*ACC_BITS);
 //   I_FILE: NF words of PE bits (invert flags).
 //
-// Cycle behaviour: a static schedule of NF*SF steps per vector (vectors back to back,
-// frames too): step (nf, sf) reads an input word when nf == 0 (kept in an SF-word
-// buffer, re-read for nf > 0) and writes an output word when sf == SF-1, in the same
-// cycle as it adds the last contribution. A step fires when its input is valid (if it
-// reads) and the output is ready (if it writes). Weights and thresholds are read one
-// cycle ahead from synchronous ROMs; W_BRAM/T_BRAM pin each ROM to block RAM or LUTs
-// (rom_style), as the compiler's cost model chose (bnnc.cost.rom_in_bram).
+// Cycle behaviour: bnnc_matvec_schedule's static schedule of NF*SF steps per vector
+// (vectors back to back, frames too): step (nf, sf) reads an input word when nf == 0
+// (kept in an SF-word buffer, re-read for nf > 0) and writes an output word when
+// sf == SF-1, in the same cycle as it adds the last contribution. A step fires when its
+// input is valid (if it reads) and the output is ready (if it writes). Weights and
+// thresholds are read one cycle ahead from synchronous ROMs (bnnc_rom); W_BRAM/T_BRAM pin
+// each ROM to block RAM or LUTs (rom_style), as the compiler's cost model chose
+// (bnnc.cost.rom_in_bram).
 module bnnc_matvec #(
     parameter integer MW = 4,
     parameter integer MH = 4,
@@ -60,63 +61,21 @@ module bnnc_matvec #(
     localparam integer CW = (DOMAIN == 2) ? IN_BITS + PCW + 2 : PCW + 2;  // contribution
     localparam integer SW = ((ACC_BITS > CW) ? ACC_BITS : CW) + 1;    // sum width
 
-    // ---- schedule
-    reg [31:0] sf, nf, tile;
-    wire rd = (nf == 0);
-    wire wr = (sf == SF - 1);
-    wire fire = (!rd || in_valid) && (!wr || out_ready);
-    assign in_ready = rd && (!wr || out_ready);
-    assign out_valid = wr && (!rd || in_valid);
-    wire [31:0] sf_next = wr ? 0 : sf + 1;
-    wire [31:0] nf_next = wr ? ((nf == NF - 1) ? 0 : nf + 1) : nf;
-    wire [31:0] tile_next = (tile == TILES - 1) ? 0 : tile + 1;
-    always @(posedge clk) begin
-        if (!rst_n) begin
-            sf <= 0;
-            nf <= 0;
-            tile <= 0;
-        end else if (fire) begin
-            sf <= sf_next;
-            nf <= nf_next;
-            tile <= tile_next;
-        end
-    end
-
-    // ---- the input word of this step: from the stream while nf == 0, else the buffer
-    wire [IN_W-1:0] x;
-    generate
-        if (NF > 1) begin : g_vec
-            reg [IN_W-1:0] vec [0:SF-1];
-            always @(posedge clk) begin
-                if (fire && rd) vec[sf] <= in_data;
-            end
-            assign x = rd ? in_data : vec[sf];
-        end else begin : g_novec
-            assign x = in_data;
-        end
-    endgenerate
-
-    // ---- weights: w_q always holds wrom[tile] (read one cycle ahead)
-    reg [PE*SIMD-1:0] w_q;
+    // ---- schedule and input buffer (x: this step's input word)
+    wire fire;
     // verilator lint_off UNUSEDSIGNAL
-    wire [31:0] w_addr = fire ? tile_next : tile;  // only the low bits address the ROM
+    wire [31:0] sf, nf, w_addr, t_addr;  // only the low bits address the ROMs
     // verilator lint_on UNUSEDSIGNAL
-    generate
-        if (W_BRAM != 0) begin : g_wbram
-            (* rom_style = "block" *) reg [PE*SIMD-1:0] wrom [0:TILES-1];
-            initial $readmemh(W_FILE, wrom);
-            always @(posedge clk) w_q <= wrom[w_addr];
-        end else begin : g_wlut
-`ifdef YOSYS
-            (* rom_style = "logic" *)  // Yosys's name for LUTs; it has no LUT-ROM with a synchronous read
-`else
-            (* rom_style = "distributed" *)
-`endif
-            reg [PE*SIMD-1:0] wrom [0:TILES-1];
-            initial $readmemh(W_FILE, wrom);
-            always @(posedge clk) w_q <= wrom[w_addr];
-        end
-    endgenerate
+    wire [IN_W-1:0] x;
+    bnnc_matvec_schedule #(.SF(SF), .NF(NF), .IN_W(IN_W)) u_sched (
+        .clk(clk), .rst_n(rst_n), .in_valid(in_valid), .in_ready(in_ready), .in_data(in_data),
+        .out_valid(out_valid), .out_ready(out_ready), .fire(fire), .sf(sf), .nf(nf),
+        .tile_addr(w_addr), .nf_addr(t_addr), .x(x));
+
+    // ---- weights: w_q always holds weight word nf*SF + sf (read one cycle ahead)
+    wire [PE*SIMD-1:0] w_q;
+    bnnc_rom #(.WIDTH(PE*SIMD), .DEPTH(TILES), .FILE(W_FILE), .BRAM(W_BRAM)) u_w (
+        .clk(clk), .addr(w_addr), .q(w_q));
 
     // ---- per-PE contribution and accumulation
     wire [PE*SW-1:0] sums;
@@ -191,40 +150,13 @@ module bnnc_matvec #(
     // ---- output word
     generate
         if (THRESH != 0) begin : g_thr
-            reg [PE*ACC_BITS-1:0] t_q;
-            reg [PE-1:0] i_q;
-            // verilator lint_off UNUSEDSIGNAL
-            wire [31:0] t_addr = fire ? nf_next : nf;
-            // verilator lint_on UNUSEDSIGNAL
-            if (T_BRAM != 0) begin : g_tbram
-                (* rom_style = "block" *) reg [PE*ACC_BITS-1:0] trom [0:NF-1];
-                (* rom_style = "block" *) reg [PE-1:0] irom [0:NF-1];
-                initial $readmemh(T_FILE, trom);
-                initial $readmemh(I_FILE, irom);
-                always @(posedge clk) begin
-                    t_q <= trom[t_addr];
-                    i_q <= irom[t_addr];
-                end
-            end else begin : g_tlut
-`ifdef YOSYS
-                (* rom_style = "logic" *)
-`else
-                (* rom_style = "distributed" *)
-`endif
-                reg [PE*ACC_BITS-1:0] trom [0:NF-1];
-`ifdef YOSYS
-                (* rom_style = "logic" *)
-`else
-                (* rom_style = "distributed" *)
-`endif
-                reg [PE-1:0] irom [0:NF-1];
-                initial $readmemh(T_FILE, trom);
-                initial $readmemh(I_FILE, irom);
-                always @(posedge clk) begin
-                    t_q <= trom[t_addr];
-                    i_q <= irom[t_addr];
-                end
-            end
+            // thresholds and invert flags of this nf (read one cycle ahead)
+            wire [PE*ACC_BITS-1:0] t_q;
+            wire [PE-1:0] i_q;
+            bnnc_rom #(.WIDTH(PE*ACC_BITS), .DEPTH(NF), .FILE(T_FILE), .BRAM(T_BRAM)) u_t (
+                .clk(clk), .addr(t_addr), .q(t_q));
+            bnnc_rom #(.WIDTH(PE), .DEPTH(NF), .FILE(I_FILE), .BRAM(T_BRAM)) u_i (
+                .clk(clk), .addr(t_addr), .q(i_q));
             genvar q;
             for (q = 0; q < PE; q = q + 1) begin : g_cmp
                 wire signed [SW-1:0] thr = {{(SW-ACC_BITS){t_q[q*ACC_BITS+ACC_BITS-1]}}, t_q[q*ACC_BITS +: ACC_BITS]};

@@ -27,10 +27,11 @@ from .. import __version__, ir
 from .. import rtl_templates as _templates  # type: ignore[attr-defined]
 from ..cost import rom_in_bram, shape_of, weight_in_bram
 from ..cycles import DesignTiming, design_timing, hardware_nodes
-from .hls import (bitplane_tables, codebook_index_words, codebook_patterns, io_words,
+from .hls import (codebook_index_words, codebook_patterns, io_words,
                   matvec_weight_words)
 
-__all__ = ["generate_rtl", "TEMPLATE_DIR", "MODULE_FILES", "MODULE_OF", "TOP_MODULE"]
+__all__ = ["generate_rtl", "TEMPLATE_DIR", "MODULE_FILES", "MODULE_OF", "MODULE_DEPS",
+           "module_files", "TOP_MODULE"]
 
 TEMPLATE_DIR = Path(_templates.__file__).resolve().parent
 
@@ -46,7 +47,18 @@ MODULE_OF: dict[type, str] = {
 }
 MODULE_FILES = ("bnnc_fifo.v", "bnnc_axis_in.v", "bnnc_axis_out.v", "bnnc_width_convert.v",
                 "bnnc_sliding_window.v", "bnnc_matvec.v", "bnnc_pool.v", "bnnc_code_map.v",
-                "bnnc_bitplane.v", "bnnc_sliding_window_ckk.v", "bnnc_codebook.v")
+                "bnnc_bitplane.v", "bnnc_sliding_window_ckk.v", "bnnc_codebook.v",
+                "bnnc_matvec_schedule.v", "bnnc_rom.v")
+# submodules a module instantiates (their files come with it: kernel tests, bnnc synth)
+MODULE_DEPS: dict[str, tuple[str, ...]] = {
+    "bnnc_matvec": ("bnnc_matvec_schedule", "bnnc_rom"),
+    "bnnc_bitplane": ("bnnc_matvec_schedule", "bnnc_rom"),
+}
+
+
+def module_files(module: str) -> tuple[str, ...]:
+    """The Verilog files of ``module`` and of the submodules it instantiates."""
+    return (f"{module}.v", *(f"{d}.v" for d in MODULE_DEPS.get(module, ())))
 TOP_MODULE = "bnnc_top"
 
 
@@ -92,6 +104,15 @@ def _concat(fields: list[list[int]], bits: int) -> list[int]:
             v |= (int(f) & mask) << (pe * bits)
         out.append(v)
     return out
+
+
+def bitplane_table_rows(tables: np.ndarray, pe: int, entry_bits: int) -> list[int]:
+    """The bit-plane unit's TAB_FILE words: (MH, PLANES, TAPS+1) entries -> NF words; word
+    nf holds entry c of (plane j, filter nf*PE + pe) at bits ((pe*PLANES + j)*(TAPS+1) + c)
+    * entry_bits, two's complement (bnnc_bitplane.v)."""
+    mh, planes, n = tables.shape
+    t = np.asarray(tables, dtype=object).reshape(mh // pe, pe * planes * n)
+    return _concat([[int(v) for v in col] for col in t.T.tolist()], entry_bits)
 
 
 def _stream_name(graph: ir.Graph, name: str) -> str:
@@ -215,11 +236,9 @@ def _instances(graph: ir.Graph, timing: DesignTiming,
                          f"{n.acc_bits} bits")
             words = matvec_weight_words(graph.consts[n.weights], n.pe, n.simd)
             mem[f"{n.name}_w.mem"] = _hex_lines(_concat(words, n.simd), n.pe * n.simd)
-            tabs = bitplane_tables(graph.consts[n.tables], n.pe)  # [PE][PLANES][NF*(TAPS+1)]
-            rows = [[tabs[pe][j][f_ * (n.taps + 1) + c] for f_ in range(nf)
-                     for j in range(n.planes) for c in range(n.taps + 1)] for pe in range(n.pe)]
-            mem[f"{n.name}_tab.mem"] = _hex_lines(_concat(rows, n.entry_bits),
-                                                  n.pe * n.entry_bits)
+            mem[f"{n.name}_tab.mem"] = _hex_lines(
+                bitplane_table_rows(graph.consts[n.tables], n.pe, n.entry_bits),
+                n.pe * n.planes * (n.taps + 1) * n.entry_bits)
             t = np.asarray(graph.consts[n.thresholds], dtype=object).reshape(nf, n.pe).T.tolist()
             inv = graph.consts[n.invert].astype(np.int64).reshape(nf, n.pe).T.tolist()
             mem[f"{n.name}_t.mem"] = _hex_lines(_concat(t, n.acc_bits), n.pe * n.acc_bits)
@@ -229,6 +248,8 @@ def _instances(graph: ir.Graph, timing: DesignTiming,
                 ("EBITS", n.entry_bits), ("ACC_BITS", n.acc_bits))]
             k.params += [(key, f'"{n.name}_{s}.mem"') for key, s in (
                 ("W_FILE", "w"), ("TAB_FILE", "tab"), ("T_FILE", "t"), ("I_FILE", "i"))]
+            k.params += [("W_BRAM", str(int(rom_in_bram(n.pe * n.simd, nf * n.taps)))),
+                         ("T_BRAM", str(int(rom_in_bram(n.pe * (n.acc_bits + 1), nf))))]
         elif isinstance(n, ir.Pool):
             mask = (graph.consts[n.and_mask].astype(np.uint8) if n.and_mask is not None
                     else np.zeros(n.channels, dtype=np.uint8))

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from bnnc.backends.rtl import TEMPLATE_DIR
+from bnnc.backends.rtl import TEMPLATE_DIR, module_files
 from bnnc.sim import rtlsim
 
 __all__ = ["Instance", "KernelBench", "KernelRun"]
@@ -86,7 +86,8 @@ class KernelBench:
         src = workdir / f"tb_{self.name}.v"
         src.write_text(self.source())
         modules = sorted({i.module for i in self.instances})
-        files = [TEMPLATE_DIR / f"{m}.v" for m in modules] + [src]
+        names = sorted({f for m in modules for f in module_files(m)})
+        files = [TEMPLATE_DIR / f for f in names] + [src]
         return rtlsim.build(files, top="tb_kernels", defines=("BNNC_KERNEL_TB",))
 
     def run(self, exe: Path, index: int, words: Sequence[int], n_out: int, *,

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from bnnc import ir
-from bnnc.backends.hls import bitplane_tables, matvec_weight_words
-from bnnc.backends.rtl import _concat, _hex_lines
+from bnnc.backends.hls import matvec_weight_words
+from bnnc.backends.rtl import _concat, _hex_lines, bitplane_table_rows
 from bnnc.cost import shape_of
 from bnnc.cycles import node_timing
 from bnnc.host.packing import tensor_to_words
@@ -76,15 +76,14 @@ def test_bitplane_unit(k: int, exe) -> None:  # type: ignore[no-untyped-def]
     _, vals = case.streams(FRAMES)
     words = tensor_to_words(vals[n.inputs[0]], 1, n.simd, bipolar=True)
     expected = tensor_to_words(vals[n.name], 1, n.pe, bipolar=True)
-    tabs = bitplane_tables(g.consts[n.tables], n.pe)
-    rows = [[tabs[pe][j][f * (n.taps + 1) + c] for f in range(nf) for j in range(n.planes)
-             for c in range(n.taps + 1)] for pe in range(n.pe)]
     thr = np.asarray(g.consts[n.thresholds], dtype=object).reshape(nf, n.pe).T.tolist()
     inv = g.consts[n.invert].astype(np.int64).reshape(nf, n.pe).T.tolist()
     mems = {f"bp{k}_w.mem": _hex_lines(_concat(matvec_weight_words(g.consts[n.weights], n.pe,
                                                                    n.simd), n.simd),
                                        n.pe * n.simd),
-            f"bp{k}_tab.mem": _hex_lines(_concat(rows, n.entry_bits), n.pe * n.entry_bits),
+            f"bp{k}_tab.mem": _hex_lines(bitplane_table_rows(g.consts[n.tables], n.pe,
+                                                             n.entry_bits),
+                                         n.pe * n.planes * (n.taps + 1) * n.entry_bits),
             f"bp{k}_t.mem": _hex_lines(_concat(thr, n.acc_bits), n.pe * n.acc_bits),
             f"bp{k}_i.mem": _hex_lines(_concat(inv, 1), n.pe)}
     idx = BENCH.add(_unit_inst(case, k))

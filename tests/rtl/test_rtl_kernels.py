@@ -400,7 +400,7 @@ def test_pool(case: Pool, pool_exe) -> None:
 def test_kernels_lint_clean_in_every_swept_configuration(kind: str, tmp_path) -> None:
     """``verilator --lint-only -Wall`` on each kernel with every parameter set swept above
     (designs lint only the configurations they happen to instantiate)."""
-    from bnnc.backends.rtl import TEMPLATE_DIR
+    from bnnc.backends.rtl import TEMPLATE_DIR, module_files
     from bnnc.tools import find_tool
 
     bench = KernelBench(kind)
@@ -409,7 +409,8 @@ def test_kernels_lint_clean_in_every_swept_configuration(kind: str, tmp_path) ->
         bench.add(c.inst(i) if kind == "matvec" else c.inst())
     src = tmp_path / "tb_kernels.v"
     src.write_text(bench.source())
-    files = [TEMPLATE_DIR / f"{m}.v" for m in sorted({x.module for x in bench.instances})]
+    files = [TEMPLATE_DIR / f for f in sorted({f for x in bench.instances
+                                               for f in module_files(x.module)})]
     proc = subprocess.run([find_tool("verilator"), "--lint-only", "-Wall", "--top-module",
                            "tb_kernels", *map(str, files), str(src)], capture_output=True,
                           text=True, cwd=tmp_path)

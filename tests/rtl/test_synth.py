@@ -5,7 +5,9 @@
   figures land in report.json and in the readable report beside the estimates;
 * a rerun hits the cache for every unit and gives the same figures;
 * fits / does not fit follows the target's budget;
-* a missing or failing Yosys is a one-line error with exit code 2.
+* a missing or failing Yosys is a one-line error with exit code 2;
+* a bit-plane unit (wide exact tables as constant logic) maps, with the cost model's
+  estimate near Yosys's figures.
 
 The cell accounting (count_cells) is checked without Yosys.
 """
@@ -23,7 +25,7 @@ from bnnc.cli import main as cli
 from bnnc.report import format_report
 from bnnc.synth import Resources, count_cells, synthesize
 from bnnc.targets import get_target
-from bnnc.testing import Chain
+from bnnc.testing import Chain, bitplane_net
 
 
 SMALL = {"fc1": {"pe": 2, "simd": 8}, "fc2": {"pe": 2, "simd": 2}}  # 64-bit words: no dwc units
@@ -111,6 +113,19 @@ def test_fits_and_does_not_fit(synthesized):
     from bnnc.synth import format_synth
 
     assert "DOES NOT FIT (luts)" in format_synth(res)
+
+
+@pytest.mark.synth
+def test_bitplane_unit_synthesizes_and_estimate_agrees(tmp_path):
+    """PE = 1 over two filters (NF = 2: the window is re-read), 8 planes, ~60-bit exact
+    tables."""
+    model = bitplane_net(tmp_path / "bp.onnx", channels=1, filters=2, size=6, seed=5)
+    proj = compile_model(model, tmp_path / "build", CompileOptions(
+        generate="rtl", backend="rtl", fold={"conv1": {"pe": 1}}))
+    unit = proj.synth(only=("conv1",))["units"][0]
+    assert unit["kind"] == "bitplane" and unit["dsps"] == 0 and unit["bram36"] == 0
+    assert unit["luts"] > 0 and unit["ffs"] > 0
+    assert abs(unit["error"]["luts"]) <= 0.2 and abs(unit["error"]["ffs"]) <= 0.2, unit
 
 
 def test_missing_or_failing_yosys_is_one_line(tmp_path, capsys, monkeypatch):
