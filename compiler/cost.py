@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from . import ir
 
 __all__ = ["NodeCost", "node_cost", "shape_of", "stream_bits", "memory_cost", "codebook_cost",
-           "subbit_weight_bits", "bitplane_cost", "fifo_cost", "rom_cost", "rom_in_bram", "bram_tiles",
-           "lutram_luts", "LUTS_PER_BRAM36"]
+           "subbit_weight_bits", "bitplane_cost", "fifo_cost", "rom_cost", "rom_in_bram",
+           "bram_tiles", "lutram_luts", "LUTS_PER_BRAM36", "weight_rom", "weight_in_bram"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,13 +62,30 @@ def rom_in_bram(width: int, depth: int) -> bool:
     return width * depth > 0 and bram_tiles(width, depth) * LUTS_PER_BRAM36 < rom_logic_luts(width, depth)
 
 
-def rom_cost(width: int, depth: int) -> tuple[int, int, float]:
-    """(LUTs, FFs, BRAM36) of a ROM with a registered (synchronous) read."""
+def rom_cost(width: int, depth: int, bram: bool | None = None) -> tuple[int, int, float]:
+    """(LUTs, FFs, BRAM36) of a ROM with a registered (synchronous) read; ``bram`` pins
+    the placement (None: :func:`rom_in_bram` decides)."""
     if width * depth == 0:
         return 0, 0, 0.0
-    if rom_in_bram(width, depth):
+    if rom_in_bram(width, depth) if bram is None else bram:
         return 0, 0, bram_tiles(width, depth)
     return rom_logic_luts(width, depth), width, 0.0
+
+
+def weight_rom(n: ir.MatVec | ir.CodebookMatVec) -> tuple[int, int]:
+    """(width, depth) of a matvec's weight memory: PE*SIMD weight bits per word for a
+    MatVec, PE*SIMD tau-bit indices for a CodebookMatVec; NF*SF words."""
+    if isinstance(n, ir.CodebookMatVec):
+        return n.pe * n.simd * n.tau, (n.mh // n.pe) * (n.channels // n.simd)
+    return n.pe * n.simd, (n.mh // n.pe) * (n.mw // n.simd)
+
+
+def weight_in_bram(n: ir.MatVec | ir.CodebookMatVec) -> bool:
+    """Whether ``n``'s weight memory is block RAM: its ``weight_mem`` pin, or for "auto"
+    the :func:`rom_in_bram` rule. The RTL backend pins the same choice (rom_style)."""
+    if n.weight_mem != "auto":
+        return n.weight_mem == "bram"
+    return rom_in_bram(*weight_rom(n))
 
 
 def lutram_luts(width: int, depth: int) -> int:
@@ -188,7 +205,7 @@ def node_cost(graph: ir.Graph, n: ir.Node) -> NodeCost:
         sf, nf = n.mw // n.simd, n.mh // n.pe
         cycles = nf * sf * h * w
         lanes = n.pe * n.simd
-        wl, wf, wb = rom_cost(lanes, nf * sf)
+        wl, wf, wb = rom_cost(lanes, nf * sf, weight_in_bram(n))
         tl = tf = 0
         tb = 0.0
         tbits = 0
@@ -200,7 +217,9 @@ def node_cost(graph: ir.Graph, n: ir.Node) -> NodeCost:
             # xnor + popcount adder tree ($countones: grows with log2 SIMD per lane)
             logic = math.ceil(0.3 * lanes * math.log2(2 * n.simd))
         else:
-            logic = math.ceil(1.45 * lanes * n.in_dtype.bits)
+            # signed adder chain of SIMD products, wider with log2(SIMD) (Yosys: 1.45 LUTs
+            # per lane-bit at SIMD = 3, 2.5 at SIMD = 27, 8-bit inputs)
+            logic = math.ceil(lanes * n.in_dtype.bits * (1.1 + 0.3 * math.log2(n.simd)))
         logic += math.ceil(1.5 * n.pe * n.acc_bits)  # accumulate + compare per PE
         in_w = n.simd * n.in_dtype.bits + int(n.masked)
         ibuf = lutram_luts(in_w, sf) if nf > 1 else 0
@@ -212,18 +231,20 @@ def node_cost(graph: ir.Graph, n: ir.Node) -> NodeCost:
         return codebook_cost(graph, n, n.mode)
     if isinstance(n, ir.SlidingWindow) and n.order == "ckk":
         # one word = all K*K taps of SIMD channels: the line buffer is banked by (row slot,
-        # column mod K) so that the K*K taps are K*K reads of distinct banks in one cycle
+        # column mod K), LUT-RAM with asynchronous reads, so that the K*K taps are K*K reads
+        # of distinct banks in one cycle; per tap and bit a (rows*K):1 bank multiplexer and
+        # the padding select. Calibrated on Yosys (CNV-W1A1 ckk windows, 24 to 64 bits per
+        # word): ~850 LUTs of 32-bit counters and comparators, 5.6 LUTs per tap-bit.
         c, oh, ow = shape_of(graph, n.name)
         cb = n.channels // n.simd
         wordbits = n.simd * n.dtype.bits
         rows = n.kernel + n.stride
-        bl, bb = memory_cost(wordbits, math.ceil(n.width / n.kernel) * cb)
         banks = rows * n.kernel
         taps = n.kernel * n.kernel
-        # per tap: a row-slot multiplexer (rows:1) and the padding select
-        mux = taps * wordbits * (math.ceil(rows / 4) + 1)
+        bank = lutram_luts(wordbits, math.ceil(n.width / n.kernel) * cb)
+        mux = math.ceil(taps * wordbits * 5.6 * banks / 12)
         return NodeCost(cycles=max(oh * ow * cb, n.height * n.width * cb),
-                        luts=200 + mux + banks * bl, brams=banks * bb)
+                        luts=850 + mux + banks * bank, brams=0.0, ffs=400 + wordbits // 2)
     if isinstance(n, ir.BitPlaneMatVec):
         return bitplane_cost(graph, n)
     if isinstance(n, ir.CodeMap):
@@ -319,27 +340,30 @@ def codebook_cost(graph: ir.Graph, n: ir.CodebookMatVec, mode: str) -> NodeCost:
     _, h, w = shape_of(graph, n.inputs[0])
     sf, nf = n.channels // n.simd, n.mh // n.pe
     cycles = nf * sf * h * w
-    wl, wb = memory_cost(n.simd * n.tau, nf * sf)
-    wl, wb = wl * n.pe, wb * n.pe
-    tbits = tl = 0
+    wl, wf, wb = rom_cost(*weight_rom(n), weight_in_bram(n))
+    tbits = tl = tf = 0
+    tb = 0.0
     if n.thresholds is not None:
         tbits = n.mh * (n.acc_bits + 1)
-        tl, tb = memory_cost(n.acc_bits + 1, nf)
-        tl, wb = tl * n.pe, wb + tb * n.pe
+        tl, tf, tb = rom_cost(n.pe * (n.acc_bits + 1), nf)
+    tl //= 4  # as in bnnc_matvec: Yosys folds most threshold constants into the comparators
     t = n.taps
     pcw = max(1, math.ceil(math.log2(t + 1)))
     if mode == "decode":
         rom_inputs = n.tau + 1 + int(n.masked)
         per_tap = 1 << max(0, rom_inputs - 6)
-        per_pe = n.simd * t * per_tap + math.ceil(n.simd * t * 1.25) + 2 * n.acc_bits
+        # Yosys: the codeword bit stays a LUT of its own (the XNOR merges into the
+        # popcount, as in bnnc_matvec); 3.0-3.5 LUTs per (channel, tap) in all
+        per_pe = n.simd * t * per_tap + math.ceil(n.simd * t * 2.1) + 2 * n.acc_bits
         shared = 0
     else:
         per_pe = n.simd * pcw * _mux_luts(1 << n.tau) + n.simd * (pcw + 1) + 2 * n.acc_bits
         shared = n.simd * (1 << n.tau) * math.ceil(t * 1.25)
-    ibuf_l, ibuf_b = memory_cost(n.simd * t + (t if n.masked else 0), sf) if nf > 1 else (0, 0.0)
-    luts = 120 + n.pe * per_pe + shared + wl + tl + ibuf_l
+    ibuf = lutram_luts(n.simd * t + (t if n.masked else 0), sf) if nf > 1 else 0
+    luts = 150 + n.pe * per_pe + shared + wl + tl + ibuf
+    ffs = 96 + n.pe * n.acc_bits + wf + tf
     _, sub = subbit_weight_bits(n.tau, t, n.mh, n.channels)
-    return NodeCost(cycles=cycles, luts=luts, brams=wb + ibuf_b, weight_bits=sub,
+    return NodeCost(cycles=cycles, luts=luts, brams=wb + tb, ffs=ffs, weight_bits=sub,
                     threshold_bits=tbits)
 
 

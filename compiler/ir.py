@@ -30,7 +30,7 @@ __all__ = [
     "DType", "Bipolar", "UInt", "Int", "BIPOLAR", "UINT8",
     "Node", "Input", "Conv", "Dense", "Threshold", "MaxPool", "Flatten",
     "SlidingWindow", "MatVec", "Pool", "FlattenNHWC", "WidthConvert", "Output",
-    "SubBitConv", "CodebookMatVec", "WINDOW_ORDERS", "CODEBOOK_MODES",
+    "SubBitConv", "CodebookMatVec", "WINDOW_ORDERS", "CODEBOOK_MODES", "WEIGHT_MEMS",
     "BitPlaneConv", "CodeMap", "BitPlaneMatVec", "Graph", "IRError",
 ]
 
@@ -251,6 +251,9 @@ class BitPlaneConv(Node):
 # --- hardware-level nodes (after lowering) --------------------------------
 WINDOW_ORDERS = ("kkc", "ckk")
 CODEBOOK_MODES = ("decode", "reuse")
+# Where a matvec's weight memory lives: "auto" = the cost model's rule (bnnc.cost.rom_in_bram),
+# "bram" = block RAM, "lut" = LUTs. The folding pass sets it when a budget runs out.
+WEIGHT_MEMS = ("auto", "bram", "lut")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -299,6 +302,7 @@ class MatVec(Node):
     pe: int = 1
     simd: int = 1
     acc_bits: int = 32
+    weight_mem: str = "auto"  # WEIGHT_MEMS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -329,6 +333,7 @@ class CodebookMatVec(Node):
     pe: int = 1
     simd: int = 1
     acc_bits: int = 32
+    weight_mem: str = "auto"  # WEIGHT_MEMS: the index memory
 
     @property
     def mw(self) -> int:

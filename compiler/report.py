@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from . import __version__, ir
-from .cost import node_cost, shape_of, subbit_weight_bits
+from .cost import node_cost, shape_of, subbit_weight_bits, weight_in_bram
 from .passes.fold import SHELL_BRAMS, SHELL_LUTS
 from .targets import Target
 
@@ -49,14 +49,15 @@ def build_report(graph: ir.Graph, target: Target, model: str,
         if isinstance(n, ir.MatVec):
             row.update(pe=n.pe, simd=n.simd, mw=n.mw, mh=n.mh, domain=n.domain,
                        input=str(n.in_dtype), output="bipolar" if n.thresholds else "int32",
-                       acc_bits=n.acc_bits)
+                       acc_bits=n.acc_bits, weight_memory="bram" if weight_in_bram(n) else "lut")
             folding[n.name] = {"pe": n.pe, "simd": n.simd}
         elif isinstance(n, ir.CodebookMatVec):
             plain, sub = subbit_weight_bits(n.tau, n.taps, n.mh, n.channels)
             row.update(pe=n.pe, simd=n.simd, mw=n.mw, mh=n.mh, domain=n.domain,
                        input="bipolar", output="bipolar" if n.thresholds else "int32",
                        acc_bits=n.acc_bits, tau=n.tau, lowering=n.mode,
-                       plain_weight_bits=plain, subbit_weight_bits=sub)
+                       plain_weight_bits=plain, subbit_weight_bits=sub,
+                       weight_memory="bram" if weight_in_bram(n) else "lut")
             folding[n.name] = {"pe": n.pe, "simd": n.simd, "subbit": n.mode}
         elif isinstance(n, ir.BitPlaneMatVec):
             row.update(pe=n.pe, simd=n.simd, mw=n.mw, mh=n.mh, planes=n.planes, taps=n.taps,

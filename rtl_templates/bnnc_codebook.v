@@ -1,7 +1,8 @@
 // bnnc_codebook -- codebook matrix-vector unit of a sub-bit conv; threshold or score output.
 //
 //   bnnc_codebook #(.C, .MH, .T, .TAU, .PE, .SIMD, .DOMAIN, .ACC_BITS, .OUT_BITS, .MASKED,
-//                   .THRESH, .REUSE, .B_FILE, .X_FILE, .T_FILE, .I_FILE) u (clk, rst_n, in_*, out_*);
+//                   .THRESH, .REUSE, .B_FILE, .X_FILE, .T_FILE, .I_FILE, .X_BRAM, .T_BRAM)
+//                 u (clk, rst_n, in_*, out_*);
 //
 // Stream format: identical to bnnc_codebook.h. SF = C/SIMD input words per vector (the
 // "ckk" window: word sf holds the T taps of channels sf*SIMD+i at bits i*T + t; with
@@ -16,14 +17,16 @@
 //           of neuron nf*PE+pe on channel sf*SIMD+i -- the sub-bit weight memory;
 //   T_FILE, I_FILE: thresholds and invert flags as bnnc_matvec.
 // Structure: REUSE=0 (decode): each (PE, channel) looks its codeword up in the codebook ROM
-// and XNOR-popcounts it. REUSE=1 (reuse): per channel the popcounts against all 2**TAU
+// and XNORs it with the input (one LUT6 per tap at TAU = 5); one popcount per PE over all
+// SIMD*T agreeing bits. REUSE=1 (reuse): per channel the popcounts against all 2**TAU
 // codewords are computed once (shared by every PE); each (PE, channel) selects one by
 // index (a 2**TAU:1 multiplexer of small counts).
 //
 // Cycle behaviour: bnnc_matvec's static schedule, with SF = C/SIMD: NF*SF steps per vector;
 // step (nf, sf) reads an input word when nf == 0 (kept in an SF-word buffer) and writes
 // an output word when sf == SF-1. Indices and thresholds are read one cycle ahead from
-// synchronous ROMs.
+// synchronous ROMs; X_BRAM/T_BRAM pin each ROM to block RAM or LUTs (rom_style), as the
+// compiler's cost model chose (bnnc.cost.weight_in_bram, rom_in_bram).
 module bnnc_codebook #(
     parameter integer C = 4,
     parameter integer MH = 4,
@@ -40,7 +43,9 @@ module bnnc_codebook #(
     parameter B_FILE = "b.mem",
     parameter X_FILE = "x.mem",
     parameter T_FILE = "t.mem",
-    parameter I_FILE = "i.mem"
+    parameter I_FILE = "i.mem",
+    parameter integer X_BRAM = 0,  // index ROM in block RAM (1) or LUTs (0)
+    parameter integer T_BRAM = 0   // threshold/invert ROMs likewise
 ) (
     input  wire                                   clk,
     input  wire                                   rst_n,
@@ -113,19 +118,34 @@ module bnnc_codebook #(
     // ---- the codebook (ROM in LUTs) and the index memory (read one cycle ahead)
     reg [T-1:0] book [0:WORDS-1];
     initial $readmemh(B_FILE, book);
-    reg [PE*SIMD*TAU-1:0] xrom [0:TILES-1];
-    initial $readmemh(X_FILE, xrom);
     reg [PE*SIMD*TAU-1:0] x_q;
     // verilator lint_off UNUSEDSIGNAL
     wire [31:0] x_addr = fire ? tile_next : tile;
     // verilator lint_on UNUSEDSIGNAL
-    always @(posedge clk) x_q <= xrom[x_addr];
+    generate
+        if (X_BRAM != 0) begin : g_xbram
+            (* rom_style = "block" *) reg [PE*SIMD*TAU-1:0] xrom [0:TILES-1];
+            initial $readmemh(X_FILE, xrom);
+            always @(posedge clk) x_q <= xrom[x_addr];
+        end else begin : g_xlut
+`ifdef YOSYS
+            (* rom_style = "logic" *)  // Yosys's name for LUTs
+`else
+            (* rom_style = "distributed" *)
+`endif
+            reg [PE*SIMD*TAU-1:0] xrom [0:TILES-1];
+            initial $readmemh(X_FILE, xrom);
+            always @(posedge clk) x_q <= xrom[x_addr];
+        end
+    endgenerate
 
     // ---- reuse: popcount of every channel against every codeword, shared by all PEs
     // verilator lint_off UNUSEDSIGNAL
     wire [PCW-1:0] shared [0:SIMD*WORDS-1];  // unused in decode mode (REUSE == 0)
     // verilator lint_on UNUSEDSIGNAL
-    genvar i, k, p;
+    localparam integer PC_CHUNK = 128;
+    localparam integer PC_PARTS = (DATA_W + PC_CHUNK - 1) / PC_CHUNK;
+    genvar i, k, p, c;
     generate
         if (REUSE != 0) begin : g_reuse
             for (i = 0; i < SIMD; i = i + 1) begin : g_ch
@@ -143,27 +163,43 @@ module bnnc_codebook #(
     wire [PE*SW-1:0] sums;
     generate
         for (p = 0; p < PE; p = p + 1) begin : g_pe
-            wire [PCW-1:0] pcs [0:SIMD-1];
-            for (i = 0; i < SIMD; i = i + 1) begin : g_ch
-                wire [TAU-1:0] idx = x_q[(p*SIMD + i)*TAU +: TAU];
-                if (REUSE != 0) begin : g_sel
-                    // verilator lint_off UNUSEDSIGNAL
-                    wire [31:0] sel = i * WORDS + idx;
-                    // verilator lint_on UNUSEDSIGNAL
-                    assign pcs[i] = shared[sel[$clog2(SIMD*WORDS+1)-1:0]];
-                end else begin : g_dec
-                    wire [T-1:0] agree = ~(book[idx] ^ x[i*T +: T]) & valid;
-                    // verilator lint_off UNUSEDSIGNAL
-                    wire [31:0] c32 = $countones(agree);
-                    // verilator lint_on UNUSEDSIGNAL
-                    assign pcs[i] = c32[PCW-1:0];
-                end
-            end
             reg [SPW-1:0] pc;
-            integer j;
-            always @(*) begin
-                pc = {SPW{1'b0}};
-                for (j = 0; j < SIMD; j = j + 1) pc = pc + {{(SPW-PCW){1'b0}}, pcs[j]};
+            if (REUSE != 0) begin : g_reuse_pe
+                wire [PCW-1:0] pcs [0:SIMD-1];
+                for (i = 0; i < SIMD; i = i + 1) begin : g_ch
+                    wire [TAU-1:0] idx = x_q[(p*SIMD + i)*TAU +: TAU];
+                    // verilator lint_off UNUSEDSIGNAL
+                    wire [31:0] sel = i * WORDS + {{(32-TAU){1'b0}}, idx};
+                    // verilator lint_on UNUSEDSIGNAL
+                    assign pcs[i] = shared[sel[$clog2(SIMD*WORDS)-1:0]];
+                end
+                integer j;
+                always @(*) begin
+                    pc = {SPW{1'b0}};
+                    for (j = 0; j < SIMD; j = j + 1) pc = pc + {{(SPW-PCW){1'b0}}, pcs[j]};
+                end
+            end else begin : g_decode_pe
+                // each (channel, tap): codeword bit (a function of the index) XNOR input bit,
+                // then one popcount of all SIMD*T agreeing bits, as bnnc_matvec's (in chunks
+                // of at most PC_CHUNK bits, whose counts are added)
+                wire [DATA_W-1:0] agree;
+                for (i = 0; i < SIMD; i = i + 1) begin : g_ch
+                    wire [TAU-1:0] idx = x_q[(p*SIMD + i)*TAU +: TAU];
+                    assign agree[i*T +: T] = ~(book[idx] ^ x[i*T +: T]) & valid;
+                end
+                // verilator lint_off UNUSEDSIGNAL
+                wire [31:0] part [0:PC_PARTS-1];
+                // verilator lint_on UNUSEDSIGNAL
+                for (c = 0; c < PC_PARTS; c = c + 1) begin : g_part
+                    localparam integer LO = c * PC_CHUNK;
+                    localparam integer PW = (DATA_W - LO < PC_CHUNK) ? DATA_W - LO : PC_CHUNK;
+                    assign part[c] = $countones(agree[LO +: PW]);
+                end
+                integer j;
+                always @(*) begin
+                    pc = {SPW{1'b0}};
+                    for (j = 0; j < PC_PARTS; j = j + 1) pc = pc + part[j][SPW-1:0];
+                end
             end
             wire signed [CW-1:0] dot = $signed({1'b0, pc, 1'b0}) - $signed({2'b00, nvs[SPW-1:0]});
             wire signed [CW-1:0] contrib = (DOMAIN == 0) ? $signed({2'b00, pc}) : dot;
@@ -179,18 +215,39 @@ module bnnc_codebook #(
 
     generate
         if (THRESH != 0) begin : g_thr
-            reg [PE*ACC_BITS-1:0] trom [0:NF-1];
-            reg [PE-1:0] irom [0:NF-1];
-            initial $readmemh(T_FILE, trom);
-            initial $readmemh(I_FILE, irom);
             reg [PE*ACC_BITS-1:0] t_q;
             reg [PE-1:0] i_q;
             // verilator lint_off UNUSEDSIGNAL
             wire [31:0] t_addr = fire ? nf_next : nf;
             // verilator lint_on UNUSEDSIGNAL
-            always @(posedge clk) begin
-                t_q <= trom[t_addr];
-                i_q <= irom[t_addr];
+            if (T_BRAM != 0) begin : g_tbram
+                (* rom_style = "block" *) reg [PE*ACC_BITS-1:0] trom [0:NF-1];
+                (* rom_style = "block" *) reg [PE-1:0] irom [0:NF-1];
+                initial $readmemh(T_FILE, trom);
+                initial $readmemh(I_FILE, irom);
+                always @(posedge clk) begin
+                    t_q <= trom[t_addr];
+                    i_q <= irom[t_addr];
+                end
+            end else begin : g_tlut
+`ifdef YOSYS
+                (* rom_style = "logic" *)
+`else
+                (* rom_style = "distributed" *)
+`endif
+                reg [PE*ACC_BITS-1:0] trom [0:NF-1];
+`ifdef YOSYS
+                (* rom_style = "logic" *)
+`else
+                (* rom_style = "distributed" *)
+`endif
+                reg [PE-1:0] irom [0:NF-1];
+                initial $readmemh(T_FILE, trom);
+                initial $readmemh(I_FILE, irom);
+                always @(posedge clk) begin
+                    t_q <= trom[t_addr];
+                    i_q <= irom[t_addr];
+                end
             end
             genvar q;
             for (q = 0; q < PE; q = q + 1) begin : g_cmp

@@ -79,33 +79,62 @@ module bnnc_matvec #(
 
     // ---- per-PE contribution and accumulation
     wire [PE*SW-1:0] sums;
-    genvar p;
+    localparam integer PC_CHUNK = 128;
+    localparam integer PC_PARTS = (SIMD + PC_CHUNK - 1) / PC_CHUNK;
+    genvar p, c;
     generate
         for (p = 0; p < PE; p = p + 1) begin : g_pe
             wire [SIMD-1:0] wv = w_q[p*SIMD +: SIMD];
-            // popcount of the agreeing bits ($countones: an adder tree in synthesis)
-            wire [SIMD-1:0] agree = ~(wv ^ x[SIMD-1:0]);
+            // popcount of the agreeing bits ($countones: an adder tree in synthesis), in
+            // chunks of at most PC_CHUNK bits whose counts are then added: one $countones
+            // over many hundred bits overflows the WebAssembly Yosys's stack
             // verilator lint_off UNUSEDSIGNAL
-            wire [31:0] pc32 = $countones(agree);
+            wire [SIMD-1:0] agree = ~(wv ^ x[SIMD-1:0]);  // (unused by DOMAIN 2)
+            wire [PCW-1:0] pc;
             // verilator lint_on UNUSEDSIGNAL
-            wire [PCW-1:0] pc = pc32[PCW-1:0];
+            if (SIMD <= PC_CHUNK) begin : g_pc
+                // verilator lint_off UNUSEDSIGNAL
+                wire [31:0] pc32 = $countones(agree);
+                // verilator lint_on UNUSEDSIGNAL
+                assign pc = pc32[PCW-1:0];
+            end else begin : g_pcs
+                // verilator lint_off UNUSEDSIGNAL
+                wire [31:0] part [0:PC_PARTS-1];
+                // verilator lint_on UNUSEDSIGNAL
+                for (c = 0; c < PC_PARTS; c = c + 1) begin : g_part
+                    localparam integer LO = c * PC_CHUNK;
+                    localparam integer PW = (SIMD - LO < PC_CHUNK) ? SIMD - LO : PC_CHUNK;
+                    assign part[c] = $countones(agree[LO +: PW]);
+                end
+                reg [PCW-1:0] tot;
+                integer j;
+                always @(*) begin
+                    tot = {PCW{1'b0}};
+                    for (j = 0; j < PC_PARTS; j = j + 1) tot = tot + part[j][PCW-1:0];
+                end
+                assign pc = tot;
+            end
             reg signed [CW-1:0] contrib;
-            integer i;
-            always @(*) begin
-                contrib = {CW{1'b0}};
-                if (DOMAIN == 2) begin
+            if (DOMAIN == 2) begin : g_int
+                // (a generate branch: binary layers do not elaborate this SIMD-long chain)
+                integer i;
+                always @(*) begin
+                    contrib = {CW{1'b0}};
                     for (i = 0; i < SIMD; i = i + 1) begin
                         if (wv[i])
                             contrib = contrib + $signed({{(CW-IN_BITS){1'b0}}, x[i*IN_BITS +: IN_BITS]});
                         else
                             contrib = contrib - $signed({{(CW-IN_BITS){1'b0}}, x[i*IN_BITS +: IN_BITS]});
                     end
-                end else if (DOMAIN == 0) begin
-                    contrib = $signed({{(CW-PCW){1'b0}}, pc});
-                end else if (MASKED != 0 && !x[IN_W-1]) begin
-                    contrib = {CW{1'b0}};
-                end else begin
-                    contrib = $signed({{(CW-PCW-1){1'b0}}, pc, 1'b0}) - $signed(SIMD[CW-1:0]);
+                end
+            end else begin : g_bin
+                always @(*) begin
+                    if (DOMAIN == 0)
+                        contrib = $signed({{(CW-PCW){1'b0}}, pc});
+                    else if (MASKED != 0 && !x[IN_W-1])
+                        contrib = {CW{1'b0}};
+                    else
+                        contrib = $signed({{(CW-PCW-1){1'b0}}, pc, 1'b0}) - $signed(SIMD[CW-1:0]);
                 end
             end
             reg signed [ACC_BITS-1:0] acc;

@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import __version__, ir
 from .. import rtl_templates as _templates  # type: ignore[attr-defined]
-from ..cost import rom_in_bram, shape_of
+from ..cost import rom_in_bram, shape_of, weight_in_bram
 from ..cycles import DesignTiming, design_timing, hardware_nodes
 from .hls import (codebook_index_words, codebook_patterns, io_words,
                   matvec_weight_words)
@@ -193,7 +193,7 @@ def _instances(graph: ir.Graph, timing: DesignTiming,
                 ("OUT_BITS", 32), ("MASKED", n.masked), ("THRESH", thr))]
             k.params += [(key, f'"{v}"') for key, v in files.items() if v]
             # ROM placement as the cost model assumed it (rom_style in the module)
-            k.params += [("W_BRAM", str(int(rom_in_bram(n.pe * n.simd, nf * sf)))),
+            k.params += [("W_BRAM", str(int(weight_in_bram(n)))),
                          ("T_BRAM", str(int(thr and rom_in_bram(n.pe * (n.acc_bits + 1), nf))))]
         elif isinstance(n, ir.CodebookMatVec):
             _, h, w = shape_of(graph, n.inputs[0])
@@ -221,6 +221,9 @@ def _instances(graph: ir.Graph, timing: DesignTiming,
                 ("ACC_BITS", n.acc_bits), ("OUT_BITS", 32), ("MASKED", n.masked),
                 ("THRESH", thr), ("REUSE", n.mode == "reuse"))]
             k.params += [(key, f'"{v}"') for key, v in files.items() if v]
+            # ROM placement as the cost model assumed it (rom_style in the module)
+            k.params += [("X_BRAM", str(int(weight_in_bram(n)))),
+                         ("T_BRAM", str(int(thr and rom_in_bram(n.pe * (n.acc_bits + 1), nf))))]
         elif isinstance(n, ir.CodeMap):
             k.comment = f"code ROM: {n.channels} channel(s) -> {n.channels * 8} bit-planes"
             mem[f"{n.name}_code.mem"] = _hex_lines([int(v) for v in graph.consts[n.code]], 8)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 from typing import Mapping
 
 from .. import ir
-from ..cost import codebook_cost, node_cost, shape_of
+from ..cost import NodeCost, codebook_cost, node_cost, shape_of, weight_in_bram
 from ..errors import FoldingError
 from ..targets import TARGETS, Target
 
@@ -105,7 +105,7 @@ def _limit_text(graph: ir.Graph, node: ir.Node, param: str, wide_windows: bool =
 
 def parse_fold_spec(text: str) -> dict[str, dict[str, int | str]]:
     """``"conv2.pe=8,conv2.simd=32,conv3.subbit=reuse"`` -> ``{"conv2": {"pe": 8, "simd": 32},
-    "conv3": {"subbit": "reuse"}}``."""
+    "conv3": {"subbit": "reuse"}}``; ``LAYER.mem=bram|lut|auto`` pins a weight memory."""
     out: dict[str, dict[str, int | str]] = {}
     for item in filter(None, (s.strip() for s in text.split(","))):
         try:
@@ -117,11 +117,17 @@ def parse_fold_spec(text: str) -> dict[str, dict[str, int | str]]:
                     raise FoldingError(f"--fold {item}: the lowering of a sub-bit layer is "
                                        f"'decode' or 'reuse', not {value!r}")
                 out.setdefault(layer.strip(), {})[param] = value
+            elif param == "mem":
+                if value not in ir.WEIGHT_MEMS:
+                    raise FoldingError(f"--fold {item}: a weight memory goes to 'bram', "
+                                       f"'lut' or 'auto', not {value!r}")
+                out.setdefault(layer.strip(), {})[param] = value
             else:
                 out.setdefault(layer.strip(), {})[param] = int(value)
         except ValueError:
             raise FoldingError(f"cannot parse folding {item!r}; expected LAYER.pe=N, "
-                               "LAYER.simd=N or LAYER.subbit=decode|reuse, comma-separated "
+                               "LAYER.simd=N, LAYER.subbit=decode|reuse or "
+                               "LAYER.mem=bram|lut|auto, comma-separated "
                                "(e.g. conv2.pe=8,conv2.simd=32)") from None
     return out
 
@@ -132,7 +138,11 @@ class Fold:
 
     Automatic: starting from PE = SIMD = 1, repeatedly widen the bottleneck layer (SIMD
     first, then PE) while the estimated design fits ``target``'s budget, until ``fps`` is
-    reached or the bottleneck cannot be widened. ``overrides`` fix layers by name and are
+    reached or the bottleneck cannot be widened. A weight memory starts where the cost
+    model's rule puts it (``weight_mem="auto"``); when a widening step overruns the LUT
+    budget, weight memories move from LUTs to block RAM (most LUTs saved per tile first)
+    while the BRAM budget lasts, and the other way round when BRAM overruns: the same
+    rule for every matvec kind, so the placement follows whichever resource is free. ``overrides`` fix layers by name and are
     checked against the legal values (PE divides the output channels, SIMD divides the
     input channels of a conv or the inputs of a dense layer).
     """
@@ -150,6 +160,7 @@ class Fold:
         ww = self.wide_windows
         names = {n.name for n in graph if legal_folds(graph, n, ww)}
         modes: dict[str, str] = {}
+        pinned: dict[str, str] = {}  # weight memories the user placed
         for layer, params in self.overrides.items():
             if layer not in names:
                 raise FoldingError(f"--fold names layer {layer!r}, which has no folding; layers: "
@@ -166,6 +177,12 @@ class Fold:
                                                or "none"))
                     modes[layer] = str(v)
                     continue
+                if p == "mem":
+                    if not isinstance(graph.node(layer), (ir.MatVec, ir.CodebookMatVec)):
+                        raise FoldingError(f"--fold {layer}.mem={v}: layer {layer!r} has no "
+                                           "weight memory (only matrix-vector layers do)")
+                    pinned[layer] = str(v)
+                    continue
                 if p not in legal:
                     raise FoldingError(f"layer {layer!r} has no parameter {p!r}; it has "
                                        f"{', '.join(legal)}")
@@ -178,7 +195,8 @@ class Fold:
             legal = legal_folds(graph, n, ww)
             if legal:
                 state[n.name] = {p: int(self.overrides.get(n.name, {}).get(p, 1)) for p in legal}
-        g = _apply(graph, state, modes)
+        mems = dict(pinned)  # + the weight memories the folding moves to "bram" or "lut"
+        g = _apply(graph, state, modes, mems)
         if self.overrides and all(set(legal_folds(graph, graph.node(k), ww)) <= set(self.overrides.get(k, {}))
                                   for k in state):
             return g
@@ -198,33 +216,82 @@ class Fold:
             progressed = False
             for owner in dict.fromkeys(owners):
                 assert owner is not None
-                fixed = {k: int(v) for k, v in self.overrides.get(owner, {}).items() if k != "subbit"}
+                fixed = {k: int(v) for k, v in self.overrides.get(owner, {}).items()
+                         if k not in ("subbit", "mem")}
                 step = _next_step(graph, state, owner, fixed, ww)
                 if step is None:
                     frozen.add(owner)
                     continue
                 trial = {k: dict(v) for k, v in state.items()}
                 trial[owner].update(step)
-                tg = _apply(graph, trial, modes)
-                luts = sum(node_cost(tg, n).luts for n in tg)
-                brams = sum(node_cost(tg, n).brams for n in tg)
-                if luts > budget_l or brams > budget_b:
+                tg = _apply(graph, trial, modes, mems)
+                tmems = _place_memories(tg, mems, budget_l, budget_b, set(pinned))
+                if tmems is None:
                     frozen.add(owner)
                     continue
-                state, g, progressed = trial, tg, True
+                if tmems != mems:
+                    tg = _apply(graph, trial, modes, tmems)
+                    if (sum(node_cost(tg, n).luts for n in tg) > budget_l
+                            or sum(node_cost(tg, n).brams for n in tg) > budget_b):
+                        frozen.add(owner)
+                        continue
+                state, g, mems, progressed = trial, tg, tmems, True
             if not progressed:
                 break
         if self.fps is not None:
             limit = int(self.target.clock_mhz * 1e6 / self.fps)
             if max(node_cost(g, n).cycles for n in g) <= limit:
-                state = _cheapest(graph, state, modes, limit, self.target, self.overrides, ww)
-                g = _apply(graph, state, modes)
+                state = _cheapest(graph, state, modes, limit, self.target, self.overrides, ww,
+                                  mems)
+                g = _apply(graph, state, modes, mems)
         return g
+
+
+def _place_memories(g: ir.Graph, mems: Mapping[str, str], budget_l: float,
+                    budget_b: float, pinned: set[str]) -> dict[str, str] | None:
+    """Weight-memory pins that make the folded graph ``g`` fit both budgets, or None.
+
+    Greedy: while LUTs overrun, move the LUT-held weight memory that saves the most LUTs
+    per added BRAM tile to block RAM (if the BRAM budget allows); while BRAM overruns,
+    move the block-RAM one that frees the most tiles per added LUT to LUTs. A memory
+    moves at most once per call, so this ends.
+    """
+    out = dict(mems)
+    costs = {n.name: node_cost(g, n) for n in g}
+    luts = sum(c.luts for c in costs.values())
+    brams = sum(c.brams for c in costs.values())
+    moved = set(pinned)
+    while luts > budget_l or brams > budget_b:
+        if luts > budget_l and brams > budget_b:
+            return None
+        to_bram = luts > budget_l
+        best: tuple[float, str, int, float] | None = None
+        for n in g:
+            if (not isinstance(n, (ir.MatVec, ir.CodebookMatVec)) or n.name in moved
+                    or weight_in_bram(n) == to_bram):
+                continue
+            alt = node_cost(g, replace(n, weight_mem="bram" if to_bram else "lut"))
+            dl, db = alt.luts - costs[n.name].luts, alt.brams - costs[n.name].brams
+            if (to_bram and (dl >= 0 or brams + db > budget_b)) or \
+                    (not to_bram and (db >= 0 or luts + dl > budget_l)):
+                continue
+            gain = -dl / max(db, 0.5) if to_bram else -db / max(dl, 1)
+            if best is None or gain > best[0]:
+                best = (gain, n.name, dl, db)
+        if best is None:
+            return None
+        _, name, dl, db = best
+        out[name] = "bram" if to_bram else "lut"
+        moved.add(name)
+        luts, brams = luts + dl, brams + db
+        costs[name] = NodeCost(cycles=costs[name].cycles, luts=costs[name].luts + dl,
+                               brams=costs[name].brams + db)
+    return out
 
 
 def _cheapest(graph: ir.Graph, state: dict[str, dict[str, int]], modes: Mapping[str, str],
               limit: int, target: Target, overrides: Mapping[str, Mapping[str, int | str]],
-              ww: bool) -> dict[str, dict[str, int]]:
+              ww: bool, mems: Mapping[str, str]) -> dict[str, dict[str, int]]:
     """Refold for the least resources at ``limit`` cycles per frame (an --fps target).
 
     Coordinate descent: layer by layer, try every legal (PE, SIMD) (SIMD of a pool) whose
@@ -238,7 +305,7 @@ def _cheapest(graph: ir.Graph, state: dict[str, dict[str, int]], modes: Mapping[
     from .lower import insert_width_converters
 
     def cost(st: Mapping[str, Mapping[str, int]]) -> float | None:
-        g = insert_width_converters(_apply(graph, st, modes))
+        g = insert_width_converters(_apply(graph, st, modes, mems))
         cs = [node_cost(g, n) for n in g]
         if max(c.cycles for c in cs) > limit:
             return None
@@ -292,9 +359,12 @@ def _next_step(graph: ir.Graph, state: dict[str, dict[str, int]], name: str,
 
 
 def _apply(graph: ir.Graph, state: Mapping[str, Mapping[str, int]],
-           modes: Mapping[str, str] | None = None) -> ir.Graph:
-    """The graph with ``state``'s folding; a codebook layer's lowering is ``modes[name]`` or
-    the one the cost model finds cheaper (fewer LUTs, then fewer BRAMs) at that folding."""
+           modes: Mapping[str, str] | None = None,
+           mems: Mapping[str, str] | None = None) -> ir.Graph:
+    """The graph with ``state``'s folding and ``mems``'s weight-memory pins; a codebook
+    layer's lowering is ``modes[name]`` or the one the cost model finds cheaper (fewer
+    LUTs, then fewer BRAMs) at that folding."""
+    mems = mems or {}
     nodes: list[ir.Node] = []
     consts = dict(graph.consts)
     simd_of_consumer: dict[str, int] = {}
@@ -311,6 +381,8 @@ def _apply(graph: ir.Graph, state: Mapping[str, Mapping[str, int]],
             if isinstance(src, ir.SlidingWindow):
                 order_of[src.name], simd_of_consumer[src.name] = window_order(src, simd)
     for n in graph:
+        if isinstance(n, (ir.MatVec, ir.CodebookMatVec)) and n.name in mems:
+            n = replace(n, weight_mem=mems[n.name])
         if isinstance(n, (ir.MatVec, ir.BitPlaneMatVec)):
             n = replace(n, pe=state[n.name]["pe"], simd=state[n.name]["simd"])
             if order_of.get(n.inputs[0]) == "ckk" and graph.node(n.inputs[0]).kind == "SlidingWindow":

@@ -114,6 +114,8 @@ def test_tau_too_small_is_refused_naming_the_layer(plain_model: Path) -> None:
         parse_subbit("tau=9")
     with pytest.raises(FoldingError, match="'decode' or 'reuse', not 'fast'"):
         parse_fold_spec("conv2.subbit=fast")
+    with pytest.raises(FoldingError, match="'bram', 'lut' or 'auto', not 'ddr'"):
+        parse_fold_spec("conv2.mem=ddr")
     g = onnx_to_ir(load_onnx(DIGITS / "subbit.onnx"), ConvertOptions())
     with pytest.raises(FoldingError, match="layer 'fc1' is not a sub-bit"):
         run_pipeline(g, pipeline(Fold(overrides={"fc1": {"subbit": "reuse"}})))
@@ -141,7 +143,10 @@ def test_plain_model_both_lowerings_csim_rtlsim(plain_model: Path, tmp_path: Pat
     the opposite, in C-simulation: every rung equals golden, cycles equal the model."""
     x = _x_plain(6)
     proj = compile_model(plain_model, tmp_path / "a", CompileOptions(
-        fold={"conv1": {"subbit": "decode"}, "conv2": {"subbit": "reuse"}}))
+        fold={"conv1": {"subbit": "decode", "mem": "bram"},
+              "conv2": {"subbit": "reuse", "mem": "lut"}}))
+    mems = {r["name"]: r["weight_memory"] for r in proj.report["layers"] if "tau" in r}
+    assert mems == {"conv1": "bram", "conv2": "lut"}  # the index ROMs as pinned (X_BRAM)
     g = proj.scores(x, "golden")
     assert np.array_equal(proj.scores(x, "csim"), g)
     r = proj.rtlsim(x)

@@ -271,6 +271,9 @@ MV_CASES = [
     MV(2, 2, 1, "int", True, c=5),
     MV(4, 4, 2, "dot", True, c=2, h=4, w=3, k=3),
     MV(6, 3, 2, "popcount", False, c=2, h=3, w=4, k=3, p=1, pad_value=1),
+    # SIMD above the 128-bit popcount chunk: counts of chunks (128, 128, 44) added
+    MV(4, 2, 300, "popcount", False, c=300),
+    MV(2, 1, 160, "dot", False, c=160, h=3, w=3, k=3, p=1),
 ]
 
 
