@@ -1,6 +1,6 @@
 """Benchmark: the bit-plane first layer against the 8-bit-input x binary-weight first layer.
 
-Usage: python bench/bitplane.py [--no-synth] [--out bench/results/bitplane.json]
+Usage: python bench/bitplane.py [--no-synth | --no-synth-cnv] [--out bench/results/bitplane.json]
 
 1. CNV-W1A1 (BNN-PYNQ topology, bnnc.testing.cnv_w1a1, random parameters) twice: with
    BNN-PYNQ's 8-bit first layer (3x3 conv of uint8 pixels, PE=16, SIMD=3, BNN-PYNQ's
@@ -148,6 +148,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--no-synth", action="store_true", help="skip Yosys (cycle figures only)")
+    ap.add_argument("--no-synth-cnv", action="store_true",
+                    help="skip Yosys on CNV-W1A1 only (its bit-plane unit takes ~30 min of "
+                         "WebAssembly Yosys)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "bitplane.json"))
     args = ap.parse_args()
     synth = not args.no_synth
@@ -164,7 +167,7 @@ def main() -> int:
                 fold["conv1"] = {"pe": 16, "simd": 24}
             proj = compile_model(model, work / f"b_{style}", CompileOptions(
                 fold=fold, generate="rtl", backend="rtl"))
-            cnv[style] = layer_figures(proj, synth)
+            cnv[style] = layer_figures(proj, synth and not args.no_synth_cnv)
         res["cnv_w1a1"] = cnv
         digits: dict[str, object] = {}
         dfold: dict[str, dict[str, int]] = {}
