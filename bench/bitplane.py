@@ -69,7 +69,7 @@ def layer_figures(proj: Project, synth: bool) -> dict[str, object]:
     timing = design_timing(g)
     units: dict[str, dict] = {}
     if synth:
-        rep = proj.synth(only=tuple(n.name for n in nodes),
+        rep = proj.synth(only=tuple(n.name for n in nodes), jobs=2,
                          progress=lambda msg: print("   ", msg, flush=True))
         units = {u["name"]: u for u in rep["units"]}
     kernels = []

@@ -41,7 +41,8 @@ from torch import Tensor
 from ..errors import UsageError
 from .layers import _BinaryWeight
 
-__all__ = ["BitPlaneInput", "PLANES", "plane_weight_values", "twos_complement_table"]
+__all__ = ["BitPlaneInput", "PLANES", "PARAM_FRAC_BITS", "PARAM_INT_BITS", "SLOPE_MAX_SHIFT",
+           "PLANE_MAX_SHIFT", "plane_weight_values", "twos_complement_table"]
 
 PLANES = 8
 """Bit-planes per channel: plane 0 is the least significant bit of the code."""
@@ -125,6 +126,16 @@ class BitPlaneInput(_BinaryWeight):
     kernel_size, stride, padding : int
         Square kernel (default 3), stride (1) and border rows/columns (1); the
         border is always filled with +1 (bit 1).
+    quantize_params : bool
+        Train (and export) the per-branch stage on few-bit values, so that the
+        compiler's exact tables are narrow (docs/bitplane.md, "Table width"):
+        ``a`` and ``d`` on the grid ``k / 2**PARAM_FRAC_BITS`` with
+        ``|k| <= 2**PARAM_INT_BITS * 2**PARAM_FRAC_BITS``, the negative slope
+        ``alpha`` a signed power of two ``2**-e``, ``0 <= e <= SLOPE_MAX_SHIFT``
+        (or 0), learned plane weights a power of two. Straight-through
+        estimator: the forward pass uses the quantized values, the gradient
+        reaches the float parameters unchanged. Off (default): float32 values,
+        exact but wide tables (about 66 bits).
     """
 
     weight: Tensor
@@ -135,7 +146,8 @@ class BitPlaneInput(_BinaryWeight):
     def __init__(self, in_channels: int, filters: int, *,
                  code: str | Sequence[int] = "twos_complement",
                  plane_weights: PlaneWeights = "pow2_half", affine: AffineScope = "branch",
-                 kernel_size: int = 3, stride: int = 1, padding: int = 1) -> None:
+                 kernel_size: int = 3, stride: int = 1, padding: int = 1,
+                 quantize_params: bool = False) -> None:
         super().__init__()
         for what, v in (("in_channels", in_channels), ("filters", filters),
                         ("kernel_size", kernel_size), ("stride", stride)):
@@ -156,6 +168,7 @@ class BitPlaneInput(_BinaryWeight):
         self.code = code if isinstance(code, str) else "table"
         self.plane_weights_kind = plane_weights
         self.affine = affine
+        self.quantize_params = bool(quantize_params)
         self._frozen = False
 
         table = _code_table(code)
@@ -191,10 +204,10 @@ class BitPlaneInput(_BinaryWeight):
         """
         if self._frozen:
             return
-        super()._freeze()
-        with torch.no_grad():
+        with torch.no_grad():  # (quantized with quantize_params: read before freezing)
             a, d, alpha = (t.detach().clone() for t in self.branch_affine())
-            m = self.plane_weight.detach().clone()
+            m = self.plane_weights().detach().clone()
+        super()._freeze()
         for name, value in (("scale", a), ("shift", d), ("slope", alpha), ("plane_weight", m)):
             delattr(self, name)
             self.register_buffer(name, value)
@@ -235,16 +248,28 @@ class BitPlaneInput(_BinaryWeight):
 
     def branch_affine(self) -> tuple[Tensor, Tensor, Tensor]:
         """Per-branch ``(a, d, alpha)``, each of shape ``(C*8*F,)``, branch ``(c*8 + i)*F + f``."""
+        a: Tensor = self.scale
+        d: Tensor = self.shift
+        alpha: Tensor = self.slope
+        if self.quantize_params and not self._frozen:
+            a, d, alpha = _fixed_ste(a), _fixed_ste(d), _pow2_ste(alpha, -SLOPE_MAX_SHIFT, 0)
         if self.affine == "branch":
-            return self.scale, self.shift, self.slope
+            return a, d, alpha
         reps = self.in_channels * PLANES
-        return self.scale.repeat(reps), self.shift.repeat(reps), self.slope.repeat(reps)
+        return a.repeat(reps), d.repeat(reps), alpha.repeat(reps)
+
+    def plane_weights(self) -> Tensor:
+        """The 8 plane weights ``m_i`` (powers of two when learned with ``quantize_params``)."""
+        m = self.plane_weight
+        if self.quantize_params and not self._frozen and isinstance(m, torch.nn.Parameter):
+            return _pow2_ste(m, -PLANE_MAX_SHIFT, PLANE_MAX_SHIFT)
+        return m
 
     def fuse(self, r: Tensor) -> Tensor:
         """Stage 6: ``(N, C*8*F, H, W)`` -> ``(N, F, H, W)``, weighted sum over channels and planes."""
         n, _, h, w = r.shape
         r = r.reshape(n, self.in_channels, PLANES, self.filters, h, w)
-        return (r * self.plane_weight.view(PLANES, 1, 1, 1)).sum(dim=(1, 2))
+        return (r * self.plane_weights().view(PLANES, 1, 1, 1)).sum(dim=(1, 2))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.bn(self.fuse(self.activate(self.conv(self.planes(x)))))
@@ -253,7 +278,35 @@ class BitPlaneInput(_BinaryWeight):
         return (f"{self.in_channels}, {self.filters}, code={self.code}, "
                 f"plane_weights={self.plane_weights_kind}, affine={self.affine}, "
                 f"kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding} (+1)")
+                f"padding={self.padding} (+1)"
+                + (", quantize_params=True" if self.quantize_params else ""))
+
+
+PARAM_FRAC_BITS = 4
+"""With ``quantize_params``: fraction bits of the affine ``a``, ``d`` (grid 1/16)."""
+PARAM_INT_BITS = 2
+"""With ``quantize_params``: ``|a|, |d| <= 2**PARAM_INT_BITS`` (so 7 bits + sign)."""
+SLOPE_MAX_SHIFT = 6
+"""With ``quantize_params``: the negative slope is ``+-2**-e``, ``0 <= e <= 6``, or 0."""
+PLANE_MAX_SHIFT = 8
+"""With ``quantize_params``: learned plane weights are ``2**e``, ``|e| <= 8``."""
+
+
+def _fixed_ste(x: Tensor) -> Tensor:
+    """Round to the grid ``k / 2**PARAM_FRAC_BITS``, clamped; straight-through gradient."""
+    step = 2.0 ** PARAM_FRAC_BITS
+    lim = 2.0 ** PARAM_INT_BITS
+    q = torch.clamp(torch.round(x * step) / step, -lim, lim)
+    return x + (q - x).detach()
+
+
+def _pow2_ste(x: Tensor, lo: int, hi: int) -> Tensor:
+    """Nearest signed power of two ``+-2**e`` (in log2), ``lo <= e <= hi``, or 0 below
+    ``2**(lo - 1)``; straight-through gradient."""
+    mag = x.abs()
+    e = torch.clamp(torch.round(torch.log2(torch.clamp(mag, min=2.0 ** (lo - 2)))), lo, hi)
+    q = torch.where(mag < 2.0 ** (lo - 1), torch.zeros_like(x), torch.sign(x) * 2.0 ** e)
+    return x + (q - x).detach()
 
 
 def _code_table(code: str | Sequence[int]) -> list[int]:

@@ -25,7 +25,8 @@ from training import run
 def build_bitplane() -> torch.nn.Sequential:
     """8x8x1 uint8 -> bit-plane conv32 -> conv32 -> pool -> conv64 -> pool -> conv64 -> fc128 -> fc10."""
     return torch.nn.Sequential(OrderedDict([
-        ("bitplane", bnn.BitPlaneInput(1, 32, code="twos_complement", plane_weights="pow2_half")),
+        ("bitplane", bnn.BitPlaneInput(1, 32, code="twos_complement", plane_weights="pow2_half",
+                                         quantize_params=True)),
         ("act1", bnn.Binarize()),
         ("conv2", bnn.BinaryConv2d(32, 32, 3, padding=1, pad_value=0)),
         ("bn2", bnn.BatchNorm2d(32)),

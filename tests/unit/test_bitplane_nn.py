@@ -348,6 +348,36 @@ def test_export_then_binarize_is_exact(exporter: str, tmp_path: Path) -> None:
         assert np.array_equal(got, want)
 
 
+def test_quantize_params_exports_few_bit_values_and_narrow_exact_tables(tmp_path: Path) -> None:
+    """quantize_params: a, d on the 1/16 grid, slopes and learned plane weights powers of
+    two (or 0) in the forward pass and in the ONNX file, gradients still reach the float
+    parameters, and the compiler's exact tables come out narrow (float32 values: ~50 bits)."""
+    from bnnc import ir
+    from bnnc.frontend.bitplane import table_bits
+    from bnnc.frontend.convert import onnx_to_ir
+
+    layer = _randomized(bnn.BitPlaneInput(2, 3, quantize_params=True, plane_weights="learned"))
+    layer.train()
+    layer(_random_images(c=2)).sum().backward()
+    assert all(t.grad is not None and t.grad.abs().sum() > 0
+               for t in (layer.scale, layer.shift, layer.slope, layer.plane_weight))
+    model = torch.nn.Sequential(layer.eval(), bnn.Binarize(), bnn.Flatten(),
+                                bnn.BinaryLinear(3 * 7 * 9, 4), bnn.BatchNorm1d(4)).eval()
+    path = bnn.export_onnx(model, _random_images(c=2), tmp_path / "q.onnx")
+    chain = _chain(onnx.load(str(path)))
+    consts = _constants(onnx.load(str(path)))
+    mul, add, prelu, mulm = (consts[chain[k].input[1]].ravel() for k in (6, 7, 8, 10))
+    for v in (mul, add):
+        assert np.array_equal(v * 16, np.round(v * 16)) and np.abs(v).max() <= 4
+    for v, lo, hi in ((prelu, -6, 0), (mulm, -8, 8)):
+        nz = v[v != 0]
+        e = np.log2(np.abs(nz))
+        assert np.array_equal(e, np.round(e)) and e.min() >= lo and e.max() <= hi
+    g = onnx_to_ir(onnx.load(str(path)))
+    conv = next(n for n in g if isinstance(n, ir.BitPlaneConv))
+    assert table_bits(g.consts[conv.tables]) <= 24
+
+
 # ---------------------------------------------------------------- training smoke test
 
 @pytest.fixture
