@@ -19,7 +19,8 @@ content) LUT/FF/BRAM36/DSP for the whole net (with the DMA shell allowance the f
 reserves), whole-net weight bits and those of the sub-bit layers (9*C_out*C_in vs
 9*2**tau + tau*C_out*C_in), and which resource bounds the design; then for tau = 4, 5, 6
 the throughput at equal LUT and at equal BRAM (each sub-bit net refolded with the BNN's
-estimated usage as its budget).
+estimated usage as its budget); and, cycle model only, BNN vs tau = 5 when BRAM is scarce
+(32 to 64 BRAM36 tiles with the board's LUTs).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from bnnc.testing import cnv_w1a1
 
 TARGET = get_target("pynq-z2")
 TAUS = (4, 5, 6)
+BRAM_SCARCE = (32, 40, 48, 56, 64)  # BRAM36 budgets of the scarce-BRAM comparison
 
 
 def _bound(luts: float, brams: float, target: Target, worst: str) -> str:
@@ -174,6 +176,16 @@ def _table(res: dict[str, Any]) -> str:
             lines.append(f"{label[6:]:9} tau={tau:<4} {res['designs']['bnn'][budget]:>10,} "
                          f"{iv:>9} {e['fps_model']:>7,.0f} {e['speedup_vs_bnn']:>5}x "
                          f"{e['luts_est']:>8,} {e['bram36_est']:>8g}  {e['bound_by']}")
+    lines.append("")
+    lines.append(f"{'BRAM36 budget':>13} {'BNN interval':>12} {'tau=5 interval':>14} "
+                 f"{'tau=5 vs BNN':>12}  bound by (BNN / tau=5), cycle model")
+    for row in res.get("bram_scarce", []):
+        iv = {k: (f"{row[k]['interval_model']:,}" if row[k]["fits"] else "does not fit")
+              for k in ("bnn", "subbit_tau5")}
+        sp = row["speedup_tau5_vs_bnn"]
+        lines.append(f"{row['bram36_budget']:>13} {iv['bnn']:>12} {iv['subbit_tau5']:>14} "
+                     f"{(f'{sp}x' if sp else '-'):>12}  {row['bnn']['bound_by']} / "
+                     f"{row['subbit_tau5']['bound_by']}")
     return "\n".join(lines)
 
 
@@ -235,6 +247,24 @@ def main() -> int:
                 res["designs"][name][label] = e
         for name, d in res["designs"].items():
             d["speedup_vs_bnn"] = round(ref / _iv(d)[0], 3)
+        # where the smaller weights pay: both nets refolded with few BRAM36 tiles (the
+        # board's LUT budget), cycle model only
+        res["bram_scarce"] = []
+        for tiles in BRAM_SCARCE:
+            tgt = dataclasses.replace(TARGET, bram36=tiles, bram_fraction=1.0)
+            row: dict[str, Any] = {"bram36_budget": tiles}
+            for name in ("bnn", "subbit_tau5"):
+                _, d = _design(graphs[name], tgt)
+                row[name] = {k: d[k] for k in ("interval_model", "fps_model", "luts_est",
+                                               "bram36_est")}
+                row[name]["fits"] = d["luts_est"] <= tgt.luts and d["bram36_est"] <= tiles
+                row[name]["bound_by"] = _bound(d["luts_est"], d["bram36_est"], tgt,
+                                               d["bottleneck"])
+            row["speedup_tau5_vs_bnn"] = (round(row["bnn"]["interval_model"] /
+                                                row["subbit_tau5"]["interval_model"], 3)
+                                          if row["bnn"]["fits"] and row["subbit_tau5"]["fits"]
+                                          else None)
+            res["bram_scarce"].append(row)
     d5 = res["designs"]["subbit_tau5"]
     res["speedup_tau5_vs_bnn"] = d5["speedup_vs_bnn"]
     res["subbit_weight_reduction_tau5"] = round(d5["subbit_layers_plain_bits"] /

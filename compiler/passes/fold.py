@@ -202,6 +202,10 @@ class Fold:
             return g
         budget_l = self.target.luts * self.target.lut_fraction - SHELL_LUTS
         budget_b = self.target.bram36 * self.target.bram_fraction - SHELL_BRAMS
+        start = _place_memories(g, mems, budget_l, budget_b, set(pinned))
+        if start is not None and start != mems:  # the narrowest folding may need moves too
+            mems = start
+            g = _apply(graph, state, modes, mems)
         frozen: set[str] = set()
         for _ in range(10000):
             costs = {n.name: node_cost(g, n) for n in g}
