@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import jinja2
 import numpy as np
@@ -95,6 +96,18 @@ def bitplane_tables(tables: np.ndarray, pe: int) -> list[list[list[int]]]:
     nf = mh // pe
     t = np.asarray(tables, dtype=object).reshape(nf, pe, planes, n).transpose(1, 2, 0, 3)
     return t.reshape(pe, planes, nf * n).tolist()  # type: ignore[no-any-return]
+
+
+def threshold_rows(graph: ir.Graph, n: Any, wide: bool = False) -> tuple[list[Any], list[Any]]:
+    """Per PE, the thresholds and invert flags of its ``MH / PE`` output channels (channel
+    ``f * PE + pe`` at row ``pe``, column ``f``), as the HLS and RTL ROMs hold them.
+    ``wide``: thresholds wider than 64 bits (Python ints in an object array)."""
+    assert n.thresholds is not None and n.invert is not None
+    nf = n.mh // n.pe
+    thr = graph.consts[n.thresholds]
+    t = (np.asarray(thr, dtype=object) if wide else thr.astype(np.int64)).reshape(nf, n.pe)
+    inv = graph.consts[n.invert].astype(np.int64).reshape(nf, n.pe)
+    return t.T.tolist(), inv.T.tolist()
 
 
 def _nested(arr: list, fmt) -> str:  # type: ignore[type-arg]
@@ -208,9 +221,7 @@ def _instances(graph: ir.Graph) -> tuple[list[_Instance], list[dict[str, object]
                                  dims=f"[{n.pe}][{nf * sf}]",
                                  init=_nested(words, lambda v: _c_literal(int(v), n.simd))))
             if thr:
-                assert n.thresholds is not None and n.invert is not None
-                t = graph.consts[n.thresholds].astype(np.int64).reshape(nf, n.pe).T.tolist()
-                inv = graph.consts[n.invert].astype(np.int64).reshape(nf, n.pe).T.tolist()
+                t, inv = threshold_rows(graph, n)
                 ins.roms.append(_Rom(ctype=f"bnnc::rom_s<{n.acc_bits}>::t", name=f"{n.name}_t",
                                      dims=f"[{n.pe}][{nf}]", init=_nested(t, str)))
                 ins.roms.append(_Rom(ctype="bnnc::rom_u<1>::t", name=f"{n.name}_inv",
@@ -241,9 +252,7 @@ def _instances(graph: ir.Graph) -> tuple[list[_Instance], list[dict[str, object]
                                  dims=f"[{n.pe}][{nf * sf}]",
                                  init=_nested(words, lambda v: _c_literal(int(v), iw))))
             if thr:
-                assert n.thresholds is not None and n.invert is not None
-                t = graph.consts[n.thresholds].astype(np.int64).reshape(nf, n.pe).T.tolist()
-                inv = graph.consts[n.invert].astype(np.int64).reshape(nf, n.pe).T.tolist()
+                t, inv = threshold_rows(graph, n)
                 ins.roms.append(_Rom(ctype=f"bnnc::rom_s<{n.acc_bits}>::t", name=f"{n.name}_t",
                                      dims=f"[{n.pe}][{nf}]", init=_nested(t, str)))
                 ins.roms.append(_Rom(ctype="bnnc::rom_u<1>::t", name=f"{n.name}_inv",
@@ -279,8 +288,7 @@ def _instances(graph: ir.Graph) -> tuple[list[_Instance], list[dict[str, object]
             ins.roms.append(_Rom(ctype=f"bnnc::rom_s<{n.entry_bits}>::t", name=f"{n.name}_tab",
                                  dims=f"[{n.pe}][{n.planes}][{nf * (n.taps + 1)}]",
                                  init=_nested(tabs, lambda v: _c_signed(int(v), n.entry_bits))))
-            t = np.asarray(graph.consts[n.thresholds], dtype=object).reshape(nf, n.pe).T.tolist()
-            inv = graph.consts[n.invert].astype(np.int64).reshape(nf, n.pe).T.tolist()
+            t, inv = threshold_rows(graph, n, wide=True)
             ins.roms.append(_Rom(ctype=f"bnnc::rom_s<{n.acc_bits}>::t", name=f"{n.name}_t",
                                  dims=f"[{n.pe}][{nf}]",
                                  init=_nested(t, lambda v: _c_signed(int(v), n.acc_bits))))

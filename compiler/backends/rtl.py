@@ -28,7 +28,7 @@ from .. import rtl_templates as _templates  # type: ignore[attr-defined]
 from ..cost import rom_in_bram, shape_of, weight_in_bram
 from ..cycles import DesignTiming, design_timing, hardware_nodes
 from .hls import (codebook_index_words, codebook_patterns, io_words,
-                  matvec_weight_words)
+                  matvec_weight_words, threshold_rows)
 
 __all__ = ["generate_rtl", "TEMPLATE_DIR", "MODULE_FILES", "MODULE_OF", "MODULE_DEPS",
            "module_files", "TOP_MODULE"]
@@ -181,9 +181,7 @@ def _instances(graph: ir.Graph, timing: DesignTiming,
             mem[f"{n.name}_w.mem"] = _hex_lines(_concat(words, n.simd), n.pe * n.simd)
             files = {"W_FILE": f"{n.name}_w.mem", "T_FILE": "", "I_FILE": ""}
             if thr:
-                assert n.thresholds is not None and n.invert is not None
-                t = graph.consts[n.thresholds].astype(np.int64).reshape(nf, n.pe).T.tolist()
-                inv = graph.consts[n.invert].astype(np.int64).reshape(nf, n.pe).T.tolist()
+                t, inv = threshold_rows(graph, n)
                 mem[f"{n.name}_t.mem"] = _hex_lines(_concat(t, n.acc_bits), n.pe * n.acc_bits)
                 mem[f"{n.name}_i.mem"] = _hex_lines(_concat(inv, 1), n.pe)
                 files.update(T_FILE=f"{n.name}_t.mem", I_FILE=f"{n.name}_i.mem")
@@ -209,9 +207,7 @@ def _instances(graph: ir.Graph, timing: DesignTiming,
             files = {"B_FILE": f"{n.name}_b.mem", "X_FILE": f"{n.name}_x.mem", "T_FILE": "",
                      "I_FILE": ""}
             if thr:
-                assert n.invert is not None and n.thresholds is not None
-                t = graph.consts[n.thresholds].astype(np.int64).reshape(nf, n.pe).T.tolist()
-                inv = graph.consts[n.invert].astype(np.int64).reshape(nf, n.pe).T.tolist()
+                t, inv = threshold_rows(graph, n)
                 mem[f"{n.name}_t.mem"] = _hex_lines(_concat(t, n.acc_bits), n.pe * n.acc_bits)
                 mem[f"{n.name}_i.mem"] = _hex_lines(_concat(inv, 1), n.pe)
                 files.update(T_FILE=f"{n.name}_t.mem", I_FILE=f"{n.name}_i.mem")
@@ -239,8 +235,7 @@ def _instances(graph: ir.Graph, timing: DesignTiming,
             mem[f"{n.name}_tab.mem"] = _hex_lines(
                 bitplane_table_rows(graph.consts[n.tables], n.pe, n.entry_bits),
                 n.pe * n.planes * (n.taps + 1) * n.entry_bits)
-            t = np.asarray(graph.consts[n.thresholds], dtype=object).reshape(nf, n.pe).T.tolist()
-            inv = graph.consts[n.invert].astype(np.int64).reshape(nf, n.pe).T.tolist()
+            t, inv = threshold_rows(graph, n, wide=True)
             mem[f"{n.name}_t.mem"] = _hex_lines(_concat(t, n.acc_bits), n.pe * n.acc_bits)
             mem[f"{n.name}_i.mem"] = _hex_lines(_concat(inv, 1), n.pe)
             k.params = [(key, str(int(v))) for key, v in (
