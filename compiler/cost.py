@@ -11,11 +11,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from . import ir
 
 __all__ = ["NodeCost", "node_cost", "shape_of", "stream_bits", "memory_cost", "codebook_cost",
            "subbit_weight_bits", "bitplane_cost", "fifo_cost", "rom_cost", "rom_in_bram",
-           "bram_tiles", "lutram_luts", "LUTS_PER_BRAM36", "weight_rom", "weight_in_bram"]
+           "bram_tiles", "lutram_luts", "LUTS_PER_BRAM36", "weight_rom", "weight_in_bram",
+           "table_columns"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -276,24 +279,57 @@ def node_cost(graph: ir.Graph, n: ir.Node) -> NodeCost:
     return NodeCost(cycles=0, luts=0, brams=0.0)
 
 
-def _function_luts(inputs: int) -> int:
-    """LUT6s of one constant-table output bit of ``inputs`` address bits (MUXF7/F8 combine
-    up to 8 inputs for free; beyond, their tree costs about a quarter more)."""
-    if inputs <= 6:
-        return 1
-    return 2 ** (inputs - 6) if inputs <= 8 else math.ceil(1.25 * 2 ** (inputs - 6))
+# id(tables) -> (tables, bits (MH, planes, taps + 1, acc_bits) uint8): the bit matrix of
+# a unit's tables, computed once per constant array (folding asks for many PE values)
+_TABLE_BITS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _table_bit_matrix(tables: np.ndarray, acc_bits: int) -> np.ndarray:
+    hit = _TABLE_BITS.get(id(tables))
+    if hit is not None and hit[0] is tables and hit[1].shape[-1] == acc_bits:
+        return hit[1]
+    flat = [int(v) for v in np.asarray(tables).ravel()]
+    bits = np.array([[(v >> k) & 1 for k in range(acc_bits)] for v in flat], dtype=np.uint8)
+    bits = bits.reshape(*tables.shape, acc_bits)
+    if len(_TABLE_BITS) >= 16:
+        _TABLE_BITS.pop(next(iter(_TABLE_BITS)))
+    _TABLE_BITS[id(tables)] = (tables, bits)
+    return bits
+
+
+def table_columns(tables: np.ndarray, pe: int, acc_bits: int) -> tuple[int, int]:
+    """Non-constant and distinct non-constant bit columns of a bit-plane unit's tables.
+
+    In ``bnnc_bitplane.v`` bit ``k`` (of the entry sign-extended to ``acc_bits``) of PE
+    ``p``'s plane-``j`` entry is a constant function of the row ``nf`` and the tap count
+    ``n``: the column of its values over all ``(nf, n)``. Returns ``(N, D)``: the columns
+    that are not constant (adder inputs that are not wired to 0 or 1) and, per (PE,
+    plane), the distinct ones among them (the table functions synthesis keeps).
+    """
+    bits = _table_bit_matrix(tables, acc_bits)
+    mh, planes, t1, _ = bits.shape
+    nf = mh // pe
+    cols = bits.reshape(nf, pe, planes, t1, acc_bits).transpose(1, 2, 4, 0, 3).reshape(
+        pe * planes, acc_bits, nf * t1)
+    varies = cols.min(axis=2) != cols.max(axis=2)
+    packed = np.packbits(cols, axis=2)
+    distinct = {(g, packed[g, k].tobytes()) for g, k in zip(*np.nonzero(varies))}
+    return int(varies.sum()), len(distinct)
 
 
 def bitplane_cost(graph: ir.Graph, n: ir.BitPlaneMatVec) -> NodeCost:
     """Cycles and resources of the bit-plane unit as bnnc_bitplane.v builds it.
 
-    Per (PE, plane): a tap counter of clog2(TAPS+1) bits and a table of EBITS constant
-    bits, each a function of nf and the count (one LUT6 per bit while that is <= 6
-    address bits); per PE an adder tree of PLANES ACC_BITS-bit entries and a comparator.
+    Per (PE, plane): a tap counter of clog2(TAPS+1) bits; per PE a comparator and the sum
+    of PLANES table entries, which Yosys builds as one multi-operand adder: 1.5 LUTs per
+    non-constant entry bit (an entry's 4-input table function of the count merges into
+    the adder's cells), plus 0.8 LUT per nf address bit for each distinct non-constant
+    table column (:func:`table_columns`; the table then depends on nf as well). Fitted to
+    Yosys synth_xilinx on twelve units (17-bit and 60-bit tables, 8 to 24 planes, NF 1, 2,
+    4: all within 15 %; bench/bitplane.py, tests/rtl/test_synth.py).
     Weights: a synchronous ROM (rom_cost). Thresholds: each bit of their registered read is
     a function of nf, and Yosys merges equal ones: at most 2**NF - 2 distinct non-constant
-    bits (calibrated against Yosys synth_xilinx on the CNV-W1A1 and digits units,
-    bench/bitplane.py).
+    bits.
     """
     _, h, w = shape_of(graph, n.inputs[0])
     sf, nf = n.taps, n.mh // n.pe
@@ -307,10 +343,11 @@ def bitplane_cost(graph: ir.Graph, n: ir.BitPlaneMatVec) -> NodeCost:
     else:
         tl = tf = min(twidth, 2 ** nf - 2) if nf < 24 else twidth
         tb = 0.0
-    tables = n.planes * n.entry_bits * _function_luts(nfb + cb)
-    per_pe = tables + n.planes * (cb + 1) + (n.planes - 1) * n.acc_bits + n.acc_bits
+    varying, distinct = table_columns(graph.consts[n.tables], n.pe, n.acc_bits)
+    sums = math.ceil(1.5 * varying + 0.8 * nfb * distinct)
+    per_pe = n.planes * (cb + 1) + n.acc_bits
     ibuf = lutram_luts(n.simd, sf) if nf > 1 else 0
-    luts = 120 + n.pe * per_pe + wl + tl + ibuf
+    luts = 120 + n.pe * per_pe + sums + wl + tl + ibuf
     ffs = 96 + n.pe * n.planes * cb + wf + tf + n.pe
     return NodeCost(cycles=nf * sf * h * w, luts=luts, brams=wb + tb, ffs=ffs,
                     weight_bits=n.mw * n.mh,

@@ -237,3 +237,17 @@ def test_prelu_outside_the_pattern_names_the_hint(tmp_path: Path, capsys) -> Non
     assert cli(["compile", str(tmp_path / "p.onnx"), "-o", str(tmp_path / "b")]) == 2
     err = capsys.readouterr().err
     assert "PRelu" in err and "hidden activations must be binary" in err
+
+
+def test_cost_counts_varying_and_distinct_table_columns() -> None:
+    """bnnc.cost.table_columns on a hand-made table: per (PE, plane) the bit columns over
+    (nf, count) of the entries sign-extended to the sum's width."""
+    from bnnc.cost import table_columns
+
+    t = np.empty((2, 1, 3), dtype=object)  # filters 0, 1; one plane; counts 0..2
+    t[0, 0, :] = [0, 1, 2]     # bit 0: 010, bit 1: 001, bits 2-3: 0
+    t[1, 0, :] = [-1, -1, -1]  # every bit 1
+    # PE = 2 (NF = 1): filter 0 has 2 varying, distinct columns; filter 1 none
+    assert table_columns(t, 2, 4) == (2, 2)
+    # PE = 1 (NF = 2): columns over (nf, count) = 010111, 001111, 000111, 000111
+    assert table_columns(t, 1, 4) == (4, 3)
