@@ -6,17 +6,24 @@ Usage: python bench/bitplane.py [--no-synth | --no-synth-cnv] [--out bench/resul
    BNN-PYNQ's 8-bit first layer (3x3 conv of uint8 pixels, PE=16, SIMD=3, BNN-PYNQ's
    folding) and with a bit-plane first layer of the same 64 filters (PE=16; SIMD is the
    24 planes, one window tap per word); every later layer identical and identically
-   folded. For each first layer: the kernels from the pixel stream to the first
-   binarized feature map (64->24 bit width converter, [code ROM], sliding window, unit),
-   synthesized through ``bnnc synth`` (Project.synth: Yosys ``synth_xilinx -family xc7``
+   folded. The bit-plane layer's parameters are random but few-bit, drawn as
+   BitPlaneInput(quantize_params=True) trains them (bnnc.testing.quantized_branch_params):
+   per branch (channel, plane, filter) a +-1 3x3 kernel, scale a = round(16 * U(0.05, 0.7))
+   / 16 (negative for 15% of branches), shift d = round(16 * N(0, 0.4)) / 16 (both clamped
+   to [-4, 4]), negative slope alpha = U(-0.3, 0.8) rounded in log2 to +-2**-e, 0 <= e <= 6
+   (0 below 2**-7); plane weights 1, 1, 2, 2, 4, 4, 8, 8; a random float32 BatchNorm. Its
+   exact tables are then 17 bits wide (sums 20 bits), like the trained digits net's (float32
+   parameters would give 66-bit tables). For each first layer: the kernels from the pixel
+   stream to the first binarized feature map (64->24 bit width converter, [code ROM],
+   sliding window, unit), synthesized through ``bnnc synth`` (Project.synth: Yosys ``synth_xilinx -family xc7``
    per unit = the kernel with its output FIFO, cached) beside the compiler's estimate of
    each, and their isolated interval and latency from the exact cycle model (the RTL
    measures exactly these, tests/rtl).
 2. The shipped digits nets (examples/digits/cnv.onnx: 8-bit first layer; bitplane.onnx:
    bit-plane first layer; same later layers) compiled for pynq-z2 with the automatic
    folding of the 8-bit net (applied to both): the same first-layer figures, plus the
-   accuracy on the 360 held-out test
-   digits (examples/digits/data) in onnxruntime and in bnnc's golden model.
+   accuracy on the 360 held-out test digits (examples/digits/data) in onnxruntime and in
+   bnnc's golden model.
 
 Prints two tables and writes JSON. Yosys figures are Yosys's mapping (not Vivado's).
 """
@@ -44,6 +51,13 @@ from bnnc.testing import cnv_w1a1, run_onnxruntime  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DIGITS = REPO / "examples" / "digits"
+
+CNV_BITPLANE_PARAMS = (
+    "bnnc.testing.cnv_w1a1(first_layer='bitplane', quantize_params=True): per branch a +-1 "
+    "3x3 kernel, a = round(16*U(0.05, 0.7))/16 (15% negated), d = round(16*N(0, 0.4))/16, "
+    "alpha = U(-0.3, 0.8) rounded in log2 to +-2**-e (0 <= e <= 6) or 0, as "
+    "BitPlaneInput(quantize_params=True); plane weights 1,1,2,2,4,4,8,8; random BatchNorm")
+
 
 def first_layer(graph: ir.Graph) -> list[ir.Node]:
     """The kernels from the pixel stream to the first binarized feature map."""
@@ -149,7 +163,7 @@ def main() -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--no-synth", action="store_true", help="skip Yosys (cycle figures only)")
     ap.add_argument("--no-synth-cnv", action="store_true",
-                    help="skip Yosys on CNV-W1A1 only (its bit-plane unit takes ~30 min of "
+                    help="skip Yosys on CNV-W1A1 only (its bit-plane unit takes ~5 min of "
                          "WebAssembly Yosys)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "bitplane.json"))
     args = ap.parse_args()
@@ -169,6 +183,7 @@ def main() -> int:
                 fold=fold, generate="rtl", backend="rtl"))
             cnv[style] = layer_figures(proj, synth and not args.no_synth_cnv)
         res["cnv_w1a1"] = cnv
+        res["cnv_w1a1_bitplane_params"] = CNV_BITPLANE_PARAMS
         digits: dict[str, object] = {}
         dfold: dict[str, dict[str, int]] = {}
         for style, fname in (("8bit", "cnv.onnx"), ("bitplane", "bitplane.onnx")):

@@ -17,7 +17,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 __all__ = ["Chain", "cnv_w1a1", "tfc_w1a1", "bitplane_net", "run_onnxruntime",
-           "twos_complement_code", "subbit_conv_model"]
+           "twos_complement_code", "subbit_conv_model", "quantized_branch_params"]
 
 
 class Chain:
@@ -121,10 +121,19 @@ class Chain:
         return self.op("Flatten", axis=1)
 
     def bitplane(self, channels: int, filters: int, height: int, width: int, *, kernel: int = 3,
-                 pad: int = 1, stride: int = 1, code: list[int] | None = None) -> str:
+                 pad: int = 1, stride: int = 1, code: list[int] | None = None,
+                 quantize_params: bool = False) -> str:
         """The ONNX pattern of ``bnnc.nn.BitPlaneInput`` (docs/bitplane-training.md) on uint8
-        pixels, with random +-1 kernels, per-branch affine and PReLU slopes (float32),
-        plane weights 1, 1, 2, 2, 4, 4, 8, 8 and a random BatchNorm; no binarization."""
+        pixels, with random +-1 kernels, per-branch affine and PReLU slopes, plane weights
+        1, 1, 2, 2, 4, 4, 8, 8 and a random BatchNorm; no binarization.
+
+        Per branch: scale ``a`` from +-U(0.05, 0.7) (15% negative), shift ``d`` from
+        N(0, 0.4), negative slope ``alpha`` from U(-0.3, 0.8). As float32 values (default)
+        their exact tables are about 66 bits wide. With ``quantize_params`` they are
+        rounded as ``BitPlaneInput(quantize_params=True)`` trains them
+        (:func:`quantized_branch_params`): ``a`` and ``d`` to the grid k/16, ``alpha`` to a
+        signed power of two 2**-e (0 <= e <= 6) or 0, so the tables are narrow (about 17
+        bits) like a trained model's."""
         r = self.rng
         p, b = channels * 8, channels * 8 * filters
         table = code if code is not None else twos_complement_code()
@@ -142,9 +151,13 @@ class Chain:
         oh = (height + 2 * pad - kernel) // stride + 1
         ow = (width + 2 * pad - kernel) // stride + 1
         a = r.uniform(0.05, 0.7, b) * np.where(r.random(b) < 0.15, -1, 1)
+        d = r.normal(0, 0.4, b)
+        alpha = r.uniform(-0.3, 0.8, b)
+        if quantize_params:
+            a, d, alpha = quantized_branch_params(a, d, alpha)
         self.per_channel("Mul", a)
-        self.per_channel("Add", r.normal(0, 0.4, b))
-        self.op("PRelu", self.const(r.uniform(-0.3, 0.8, (1, b, 1, 1)).astype(np.float32), "slope"))
+        self.per_channel("Add", d)
+        self.op("PRelu", self.const(alpha.astype(np.float32).reshape(1, b, 1, 1), "slope"))
         self.op("Reshape", self.const(np.array([-1, channels, 8, filters, oh, ow], dtype=np.int64),
                                       "shape"))
         m = np.array([2.0 ** (i // 2) for i in range(8)], dtype=np.float32).reshape(8, 1, 1, 1)
@@ -179,12 +192,30 @@ def twos_complement_code() -> list[int]:
             for p in range(256)]
 
 
+def quantized_branch_params(a: np.ndarray, d: np.ndarray,
+                            alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Round a bit-plane layer's per-branch ``a, d, alpha`` as ``BitPlaneInput``'s
+    ``quantize_params=True`` forward pass does (``bnnc.nn.bitplane``, without torch):
+    ``a`` and ``d`` to the nearest ``k / 2**4`` clamped to [-4, 4], ``alpha`` to the
+    nearest signed power of two ``2**-e`` in log2, ``0 <= e <= 6``, or 0 below ``2**-7``."""
+    frac, lim, emax = 4, 4.0, 6  # PARAM_FRAC_BITS, 2**PARAM_INT_BITS, SLOPE_MAX_SHIFT
+    step = float(1 << frac)
+    qa = np.clip(np.round(a * step) / step, -lim, lim)
+    qd = np.clip(np.round(d * step) / step, -lim, lim)
+    mag = np.abs(alpha)
+    e = np.clip(np.round(np.log2(np.maximum(mag, 2.0 ** (-emax - 2)))), -emax, 0)
+    qal = np.where(mag < 2.0 ** (-emax - 1), 0.0, np.sign(alpha) * 2.0 ** e)
+    return qa, qd, qal
+
+
 def bitplane_net(path: str | Path, channels: int = 3, filters: int = 4, size: int = 16,
                  seed: int = 0, classes: int = 4, *, kernel: int = 3, pad: int = 1,
-                 stride: int = 1) -> Path:
-    """A bit-plane first layer (random float32 parameters) + Binarize + a dense classifier."""
+                 stride: int = 1, quantize_params: bool = False) -> Path:
+    """A bit-plane first layer (random float32 parameters, or few-bit ones with
+    ``quantize_params``: :meth:`Chain.bitplane`) + Binarize + a dense classifier."""
     b = Chain((channels, size, size), seed=seed)
-    b.bitplane(channels, filters, size, size, kernel=kernel, pad=pad, stride=stride)
+    b.bitplane(channels, filters, size, size, kernel=kernel, pad=pad, stride=stride,
+               quantize_params=quantize_params)
     b.binarize()
     b.flatten()
     o = (size + 2 * pad - kernel) // stride + 1
@@ -195,15 +226,19 @@ def bitplane_net(path: str | Path, channels: int = 3, filters: int = 4, size: in
 
 
 def cnv_w1a1(path: str | Path, seed: int = 0, classes: int = 10,
-             first_layer: str = "8bit", subbit_tau: int | None = None) -> Path:
+             first_layer: str = "8bit", subbit_tau: int | None = None, *,
+             quantize_params: bool = True) -> Path:
     """BNN-PYNQ's CNV topology: 3x32x32 uint8; convs 64, 64, pool, 128, 128, pool, 256, 256
     (3x3, no padding); dense 512, 512, ``classes``; BatchNorm + sign after every layer but
     the last (which ends in a BatchNorm affine).
 
     ``first_layer``: ``"8bit"`` (8-bit pixels x binary weights, as BNN-PYNQ) or
     ``"bitplane"`` (the bit-plane layer of ``bnnc.nn.BitPlaneInput`` with 64 filters, no
-    padding, so every later layer is unchanged). With ``subbit_tau`` every conv but the
-    first takes its kernels from a random codebook of 2**subbit_tau patterns (plain form)."""
+    padding, so every later layer is unchanged; :meth:`Chain.bitplane`). Its per-branch
+    parameters are few-bit, as ``BitPlaneInput(quantize_params=True)`` trains them (the
+    default, 18-bit exact tables), or float32 with ``quantize_params=False`` (66-bit
+    tables). With ``subbit_tau`` every conv but the first takes its kernels from a random
+    codebook of 2**subbit_tau patterns (plain form)."""
     if first_layer not in ("8bit", "bitplane"):
         raise ValueError(f"first_layer must be '8bit' or 'bitplane', not {first_layer!r}")
     b = Chain((3, 32, 32), seed=seed)
@@ -213,7 +248,7 @@ def cnv_w1a1(path: str | Path, seed: int = 0, classes: int = 10,
     cin = 3
     for i, cout in enumerate((64, 64, 128, 128, 256, 256)):
         if i == 0 and first_layer == "bitplane":
-            b.bitplane(3, cout, 32, 32, pad=0)
+            b.bitplane(3, cout, 32, 32, pad=0, quantize_params=quantize_params)
         else:
             b.conv(cin, cout,
                    codebook=None if (subbit_tau is None or i == 0) else 1 << subbit_tau)

@@ -144,6 +144,18 @@ def test_digits_tables_are_exact_and_narrow(tmp_path: Path) -> None:
     assert np.array_equal(golden.run(wide, x), golden.run(run_pipeline(wide), x))
 
 
+def test_quantized_random_params_give_narrow_exact_tables(tmp_path: Path) -> None:
+    """bitplane_net(quantize_params=True) (as cnv_w1a1's bit-plane layer): few-bit
+    parameters, narrow exact tables, golden == onnxruntime on every pixel value."""
+    path = bitplane_net(tmp_path / "q.onnx", channels=3, filters=4, size=16, seed=11,
+                        quantize_params=True)
+    g = onnx_to_ir(onnx.load(path))
+    conv = next(n for n in g if isinstance(n, ir.BitPlaneConv))
+    assert max(abs(int(v)) for v in g.consts[conv.tables].ravel()).bit_length() <= 18
+    diff, ties = _compare(onnx.load(path), all_values(20, 3, 16, seed=2))
+    print(f"quantized random bit-plane layer: {diff} mismatching bits, {ties} float32 ties")
+
+
 # ------------------------------------------------------------------ unsupported variants
 def _edit(tmp_path: Path, fn) -> Path:  # type: ignore[no-untyped-def]
     m = onnx.load(bitplane_net(tmp_path / "m.onnx", channels=1, filters=2, size=6))

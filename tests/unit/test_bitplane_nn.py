@@ -378,6 +378,25 @@ def test_quantize_params_exports_few_bit_values_and_narrow_exact_tables(tmp_path
     assert table_bits(g.consts[conv.tables]) <= 24
 
 
+def test_testing_quantized_params_round_as_quantize_params() -> None:
+    """bnnc.testing.quantized_branch_params (random few-bit nets without torch, e.g. the
+    CNV-W1A1 bit-plane benchmark) rounds exactly as BitPlaneInput(quantize_params=True)."""
+    from bnnc.nn.bitplane import SLOPE_MAX_SHIFT, _fixed_ste, _pow2_ste
+    from bnnc.testing import quantized_branch_params
+
+    rng = np.random.default_rng(4)
+    edges = np.array([0.0, 1 / 32, 3 / 32, -1 / 32, 4.2, -5.0, 2.0 ** -7, 2.0 ** -7.5,
+                      1.5 * 2.0 ** -3, 2.0 ** -6.5, 0.75, -0.3])
+    a, d, alpha = (np.concatenate([edges, rng.normal(0, s, 400)]).astype(np.float32)
+                   for s in (0.6, 1.5, 0.4))
+    got = quantized_branch_params(a.astype(np.float64), d.astype(np.float64),
+                                  alpha.astype(np.float64))
+    want = (_fixed_ste(torch.tensor(a)), _fixed_ste(torch.tensor(d)),
+            _pow2_ste(torch.tensor(alpha), -SLOPE_MAX_SHIFT, 0))
+    for g, w in zip(got, want):
+        assert np.array_equal(g.astype(np.float32), w.numpy())
+
+
 # ---------------------------------------------------------------- training smoke test
 
 @pytest.fixture
