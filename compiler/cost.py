@@ -102,6 +102,11 @@ def lutram_luts(width: int, depth: int) -> int:
     return banks * 4 * math.ceil(width / 3) + (banks - 1) * width // 2
 
 
+def _bits(n: int) -> int:
+    """Bits of a counter over ``n`` values (at least 1)."""
+    return max(1, math.ceil(math.log2(n))) if n > 1 else 1
+
+
 def memory_cost(width: int, depth: int) -> tuple[int, float]:
     """(LUTs, BRAM36) for a ROM/RAM of ``depth`` words of ``width`` bits.
 
@@ -233,21 +238,35 @@ def node_cost(graph: ir.Graph, n: ir.Node) -> NodeCost:
     if isinstance(n, ir.CodebookMatVec):
         return codebook_cost(graph, n, n.mode)
     if isinstance(n, ir.SlidingWindow) and n.order == "ckk":
-        # one word = all K*K taps of SIMD channels: the line buffer is banked by (row slot,
-        # column mod K), LUT-RAM with asynchronous reads, so that the K*K taps are K*K reads
-        # of distinct banks in one cycle; per tap and bit a (rows*K):1 bank multiplexer and
-        # the padding select. Calibrated on Yosys (CNV-W1A1 ckk windows, 24 to 64 bits per
-        # word): ~850 LUTs of 32-bit counters and comparators, 5.6 LUTs per tap-bit.
+        # one word = all K*K taps of SIMD channels, read in one cycle from a LUT-RAM line
+        # buffer (asynchronous reads) of K banks (column mod K) holding all K+S row slots,
+        # each with K read ports (one per window row: the row slot is in the address), so
+        # that a tap only selects among K banks (one LUT per tap-bit for K <= 4, the
+        # padding select included). Banks deeper than 64 words per port are split per row
+        # slot, with an (K+S):1 row multiplexer before the column one. Counters are as
+        # narrow as their ranges. Calibrated on Yosys (CNV-W1A1 ckk windows, 4 to 64 bits
+        # per word): ~140 LUTs of control.
         c, oh, ow = shape_of(graph, n.name)
+        k = n.kernel
         cb = n.channels // n.simd
         wordbits = n.simd * n.dtype.bits
-        rows = n.kernel + n.stride
-        banks = rows * n.kernel
-        taps = n.kernel * n.kernel
-        bank = lutram_luts(wordbits, math.ceil(n.width / n.kernel) * cb)
-        mux = math.ceil(taps * wordbits * 5.6 * banks / 12)
+        rows = k + n.stride
+        taps = k * k
+        depth = math.ceil(n.width / k) * cb      # words per bank and row slot
+        lw = _bits(depth)
+        if rows << lw <= 64:
+            buf = k * lutram_luts(wordbits * k, rows << lw)
+            rowmux = 0
+        else:
+            buf = rows * k * lutram_luts(wordbits, depth)
+            rowmux = taps * wordbits * _mux_luts(rows)
+        mux = taps * wordbits * _mux_luts(k)
+        gw = _bits(n.height + 2 * k + 2 * n.stride + 2) + 2
+        xw = _bits(n.width + 2 * k + 2 * n.stride + 2) + 2
+        ffs = (3 * gw + 2 * xw + 2 * _bits(cb) + 2 * _bits(k) + 2 * lw + 2 * _bits(rows)
+               + _bits(oh) + _bits(ow))
         return NodeCost(cycles=max(oh * ow * cb, n.height * n.width * cb),
-                        luts=850 + mux + banks * bank, brams=0.0, ffs=400 + wordbits // 2)
+                        luts=140 + buf + rowmux + mux, brams=0.0, ffs=ffs)
     if isinstance(n, ir.BitPlaneMatVec):
         return bitplane_cost(graph, n)
     if isinstance(n, ir.CodeMap):

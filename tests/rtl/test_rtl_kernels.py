@@ -83,6 +83,7 @@ WC_CASES = [WC(64, 8, 100), WC(64, 8, 72), WC(8, 64, 88), WC(4, 32, 52), WC(32, 
             WC(16, 16, 80), WC(1, 4, 256), WC(24, 8, 96)]
 
 SWG_BENCH = KernelBench("swg")
+CKK_BENCH = KernelBench("swg_ckk")
 MV_BENCH = KernelBench("matvec")
 POOL_BENCH = KernelBench("pool")
 WC_BENCH = KernelBench("wc")
@@ -128,17 +129,24 @@ class SWG:
     uint8: bool = False
     masked: bool = False
     pad_value: int = 0
+    ckk: bool = False  # whole-window words (bnnc_sliding_window_ckk)
 
     @property
     def ebits(self) -> int:
         return 8 if self.uint8 else 1
+
+    @property
+    def label(self) -> str:
+        return (f"c{self.c}h{self.h}w{self.w}k{self.k}s{self.s}p{self.p}simd{self.simd}_"
+                f"{'u8' if self.uint8 else 'bip'}_"
+                f"{'masked' if self.masked else f'pad{self.pad_value:+d}'}")
 
     def node(self) -> ir.SlidingWindow:
         return ir.SlidingWindow(name="swg", channels=self.c, height=self.h, width=self.w,
                                 kernel=self.k, stride=self.s, pad=self.p,
                                 pad_value=0 if self.masked else self.pad_value,
                                 masked=self.masked, dtype=ir.UINT8 if self.uint8 else ir.BIPOLAR,
-                                simd=self.simd)
+                                simd=self.simd, order="ckk" if self.ckk else "kkc")
 
     def inst(self) -> Instance:
         oh = (self.h + 2 * self.p - self.k) // self.s + 1
@@ -147,6 +155,11 @@ class SWG:
         vals = dict(C=self.c, H=self.h, W=self.w, K=self.k, S=self.s, P=self.p, SIMD=self.simd,
                     EBITS=self.ebits, OH=oh, OW=ow, MASKED=int(self.masked), PAD_ELEM=pad_elem)
         bits = self.simd * self.ebits
+        if self.ckk:
+            taps = self.k * self.k
+            return Instance("bnnc_sliding_window_ckk",
+                            tuple((k, str(v)) for k, v in vals.items()), bits,
+                            bits * taps + int(self.masked) * taps)
         return Instance("bnnc_sliding_window", tuple((k, str(v)) for k, v in vals.items()),
                         bits, bits + int(self.masked))
 
@@ -167,33 +180,86 @@ SWG_CASES = [
 ]
 
 
+def _build(bench: KernelBench, cases: list, tmp_path_factory):  # type: ignore[no-untyped-def]
+    for c in cases:
+        bench.add(c.inst())
+    return bench.build(tmp_path_factory.mktemp(bench.name))
+
+
 @pytest.fixture(scope="module")
 def swg_exe(tmp_path_factory):
-    for c in SWG_CASES:
-        SWG_BENCH.add(c.inst())
-    return SWG_BENCH.build(tmp_path_factory.mktemp("swg"))
+    return _build(SWG_BENCH, SWG_CASES, tmp_path_factory)
 
 
-@pytest.mark.parametrize("case", SWG_CASES, ids=lambda c: (
-    f"c{c.c}h{c.h}w{c.w}k{c.k}s{c.s}p{c.p}simd{c.simd}_{'u8' if c.uint8 else 'bip'}_"
-    f"{'masked' if c.masked else f'pad{c.pad_value:+d}'}"))
+@pytest.mark.parametrize("case", SWG_CASES, ids=lambda c: c.label)
 def test_sliding_window(case: SWG, swg_exe) -> None:
-    rng = _rng("swg", case)
+    _check_window(case, SWG_BENCH, swg_exe)
+
+
+def _check_window(case: SWG, bench: KernelBench, exe) -> None:  # type: ignore[no-untyped-def]
+    """Golden words, the cycle model, and the same words under random stalls."""
+    rng = _rng(bench.name, case)
     shape = (FRAMES, case.c, case.h, case.w)
     x = rng.integers(0, 256, size=shape) if case.uint8 else _bipolar(rng, shape)
     node = case.node()
     y = golden.sliding_window(node, x, {})
     words = tensor_to_words(x, case.ebits, case.simd, bipolar=not case.uint8)
-    expected = tensor_to_words(y, case.ebits, case.simd, bipolar=not case.uint8,
-                               masked=case.masked)
-    idx = SWG_BENCH.add(case.inst())
-    run = SWG_BENCH.run(swg_exe, idx, words, len(expected))
+    if case.ckk:
+        expected = _ckk_words(case, y)
+    else:
+        expected = tensor_to_words(y, case.ebits, case.simd, bipolar=not case.uint8,
+                                   masked=case.masked)
+    idx = bench.add(case.inst())
+    run = bench.run(exe, idx, words, len(expected))
     assert run.words == expected
     g = _graph((case.c, case.h, case.w), node, ir.UINT8 if case.uint8 else ir.BIPOLAR)
     _check_timing(g, node, run, len(expected) // FRAMES)
-    stalled = SWG_BENCH.run(swg_exe, idx, words, len(expected), seed=3, gaps=0.4,
-                            backpressure=0.3)
+    stalled = bench.run(exe, idx, words, len(expected), seed=3, gaps=0.4, backpressure=0.3)
     assert stalled.words == expected
+
+
+# whole-window words: both line-buffer layouts (address rotation: NR << clog2(words per
+# bank row) <= 64; slot banks beyond), NR a power of two or not, CB > 1, P up to K-1, S = K
+CKK_CASES = [
+    SWG(4, 5, 7, 3, 1, 1, 4, masked=True, ckk=True),
+    SWG(4, 6, 5, 3, 2, 1, 2, pad_value=+1, ckk=True),
+    SWG(3, 7, 6, 3, 1, 0, 3, uint8=True, ckk=True),
+    SWG(2, 3, 8, 2, 2, 1, 2, masked=True, ckk=True),
+    SWG(16, 4, 3, 3, 1, 1, 4, masked=True, ckk=True),
+    SWG(2, 7, 8, 3, 3, 1, 1, pad_value=+1, ckk=True),
+    SWG(8, 4, 4, 1, 1, 0, 4, ckk=True),
+    SWG(3, 6, 5, 3, 2, 2, 1, uint8=True, pad_value=17, ckk=True),
+    SWG(4, 5, 40, 3, 1, 1, 1, pad_value=-1, ckk=True),
+    SWG(2, 4, 70, 3, 2, 2, 1, masked=True, ckk=True),
+]
+
+
+def _ckk_words(case: SWG, y: np.ndarray) -> list[int]:
+    """Stream words of a ckk window output: SIMD*K*K elements, then K*K valid bits."""
+    taps = case.k * case.k
+    words = tensor_to_words(y, case.ebits, case.simd * taps, bipolar=not case.uint8)
+    if not case.masked:
+        return words
+    n, _, oh, ow = y.shape
+    cb = case.c // case.simd
+    oy, ox, ky, kx = np.meshgrid(np.arange(oh), np.arange(ow), np.arange(case.k),
+                                 np.arange(case.k), indexing="ij")
+    ty, tx = oy * case.s - case.p + ky, ox * case.s - case.p + kx
+    inside = ((ty >= 0) & (ty < case.h) & (tx >= 0) & (tx < case.w)).reshape(oh * ow, taps)
+    vbits = (inside.astype(np.int64) << np.arange(taps)).sum(axis=1)
+    base = case.simd * taps * case.ebits
+    per_frame = [int(v) << base for v in vbits for _ in range(cb)]
+    return [w | v for w, v in zip(words, per_frame * n)]
+
+
+@pytest.fixture(scope="module")
+def ckk_exe(tmp_path_factory):
+    return _build(CKK_BENCH, CKK_CASES, tmp_path_factory)
+
+
+@pytest.mark.parametrize("case", CKK_CASES, ids=lambda c: c.label)
+def test_sliding_window_ckk(case: SWG, ckk_exe) -> None:
+    _check_window(case, CKK_BENCH, ckk_exe)
 
 
 # ------------------------------------------------------------------ matrix-vector unit
@@ -396,7 +462,7 @@ def test_pool(case: Pool, pool_exe) -> None:
 
 
 # ------------------------------------------------------------------ lint
-@pytest.mark.parametrize("kind", ["wc", "swg", "matvec", "pool"])
+@pytest.mark.parametrize("kind", ["wc", "swg", "swg_ckk", "matvec", "pool"])
 def test_kernels_lint_clean_in_every_swept_configuration(kind: str, tmp_path) -> None:
     """``verilator --lint-only -Wall`` on each kernel with every parameter set swept above
     (designs lint only the configurations they happen to instantiate)."""
@@ -404,7 +470,8 @@ def test_kernels_lint_clean_in_every_swept_configuration(kind: str, tmp_path) ->
     from bnnc.tools import find_tool
 
     bench = KernelBench(kind)
-    cases = {"wc": WC_CASES, "swg": SWG_CASES, "matvec": MV_CASES, "pool": POOL_CASES}[kind]
+    cases = {"wc": WC_CASES, "swg": SWG_CASES, "swg_ckk": CKK_CASES, "matvec": MV_CASES,
+             "pool": POOL_CASES}[kind]
     for i, c in enumerate(cases):
         bench.add(c.inst(i) if kind == "matvec" else c.inst())
     src = tmp_path / "tb_kernels.v"
