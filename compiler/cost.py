@@ -280,10 +280,18 @@ def node_cost(graph: ir.Graph, n: ir.Node) -> NodeCost:
         in_words = n.height * n.width * cb
         wordbits = n.simd * n.dtype.bits
         rows = n.kernel + n.stride
-        # twelve 32-bit counters and their comparators; the line buffer reads asynchronously
-        buf = lutram_luts(wordbits, rows * n.width * cb)
-        return NodeCost(cycles=max(out_words, in_words), luts=560 + wordbits + buf,
-                        brams=0.0, ffs=384)
+        # the line buffer reads asynchronously (LUT-RAM); counters as narrow as their ranges
+        # and registered row bases (~145 LUTs, calibrated on Yosys: CNV-W1A1 windows of 24
+        # to 128-bit words); the padding select only with P > 0
+        depth = rows * n.width * cb
+        buf = lutram_luts(wordbits, depth)
+        pad = wordbits if n.pad > 0 else 0
+        gw = _bits(n.height + 2 * n.kernel + 2 * n.stride + 2) + 2
+        xw = _bits(n.width * cb + (2 * n.kernel + 2 * n.stride + 2) * cb) + 2
+        ffs = (4 * gw + 2 * xw + 3 * _bits(depth) + _bits(n.width * cb) + 2 * _bits(n.kernel)
+               + _bits(cb) + _bits(oh) + _bits(ow))
+        return NodeCost(cycles=max(out_words, in_words), luts=145 + pad + buf,
+                        brams=0.0, ffs=ffs)
     if isinstance(n, ir.Pool):
         cb = n.channels // n.simd
         rows = lutram_luts(n.simd, (n.width // n.kernel) * cb)

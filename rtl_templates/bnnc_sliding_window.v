@@ -19,6 +19,10 @@
 //            earlier cycle.
 // Both use only the state at the start of the cycle (no combinational path between the
 // input and output handshakes); the two sides overlap frames freely.
+//
+// The line buffer is one LUT-RAM (asynchronous read) addressed slot*ROW + word; the row
+// bases of the write slot, the window top and the current tap are registers, and every
+// counter is as wide as its range (rows are counted over frames modulo 2^GW).
 module bnnc_sliding_window #(
     parameter integer C = 4,
     parameter integer H = 4,
@@ -46,41 +50,89 @@ module bnnc_sliding_window #(
     localparam integer ROW = W * CB;
     localparam integer NR = K + S;
     localparam integer IN_W = SIMD * EBITS;
+    localparam integer DEPTH = NR * ROW;
+    localparam integer AW = $clog2(DEPTH);            // NR >= 2
+    localparam integer CW = (ROW > 1) ? $clog2(ROW) : 1;
+    localparam integer CBW = (CB > 1) ? $clog2(CB) : 1;
+    localparam integer MW = (K > 1) ? $clog2(K) : 1;
+    localparam integer OXW = (OW > 1) ? $clog2(OW) : 1;
+    localparam integer OYW = (OH > 1) ? $clog2(OH) : 1;
+    // rows are counted over frames modulo 2^GW: every row difference compared below lies
+    // in [-(H + K), NR], and a tap's row in [-P, H + K]
+    localparam integer GW = $clog2(H + 2 * K + 2 * S + 2) + 2;
+    // signed column words: a tap's column times CB plus its block, in [-P*CB, ROW + K*CB]
+    localparam integer XW = $clog2(ROW + (2 * K + 2 * S + 2) * CB) + 2;
     localparam integer TOP_SLOT0 = (NR - P % NR) % NR;
     localparam integer FRAME_DELTA = H - (OH - 1) * S;
     localparam integer FRAME_STEP = ((FRAME_DELTA % NR) + NR) % NR;
+    // the constants at the widths they are compared with / added to
+    // verilator lint_off WIDTHTRUNC
+    localparam [CW-1:0] ROW_LAST = ROW - 1;
+    localparam [CBW-1:0] CB_LAST = CB - 1;
+    localparam [MW-1:0] K_LAST = K - 1;
+    localparam [OXW-1:0] OW_LAST = OW - 1;
+    localparam [OYW-1:0] OH_LAST = OH - 1;
+    localparam [AW:0] ROW_A = ROW;
+    localparam [AW:0] DEPTH_A = DEPTH;
+    localparam [AW-1:0] LAST_BASE = (NR - 1) * ROW;
+    localparam [AW-1:0] TOP_BASE0 = TOP_SLOT0 * ROW;
+    localparam [AW:0] S_ROW = S * ROW;
+    localparam [AW:0] FSTEP_ROW = FRAME_STEP * ROW;
+    localparam [GW-1:0] H_G = H;
+    localparam signed [GW-1:0] NR_G = NR;
+    localparam signed [GW-1:0] H_GS = H;
+    localparam signed [GW-1:0] S_G = S;
+    localparam signed [GW-1:0] NP_G = -P;
+    localparam signed [XW-1:0] W_X = W;
+    localparam signed [XW-1:0] CB_X = CB;
+    localparam signed [XW-1:0] S_X = S;
+    localparam signed [XW-1:0] NP_X = -P;
+    // verilator lint_on WIDTHTRUNC
 
-    reg [IN_W-1:0] buffer [0:NR*ROW-1];
+    reg [IN_W-1:0] buffer [0:DEPTH-1];
 
-    // ---- read side: next word is (r_g, r_col); r_g counts rows over frames (wraps)
-    reg [31:0] r_g, r_col, w_slot;
-    // ---- emit side: next tap (oy, ox, ky, kx, cb) of the frame whose row 0 is o_base
-    reg [31:0] o_base, ox, oy, ky, kx, cb, top_slot;
-    reg signed [31:0] o_top, o_left;
+    // ---- read side: next word is (r_g, r_col), at w_base + r_col (w_base = slot * ROW)
+    reg [GW-1:0] r_g;
+    reg [CW-1:0] r_col;
+    reg [AW-1:0] w_base;
+    // ---- emit side: next tap (oy, ox, ky, kx, cb) of the frame whose row 0 is o_base;
+    // window top o_top, tap row t_y = o_top + ky, tap column t_x = o_left + kx; row slot
+    // bases top_base (the window top's) and tap_base (the tap's)
+    reg [GW-1:0] o_base;
+    reg [OXW-1:0] ox;
+    reg [OYW-1:0] oy;
+    reg [MW-1:0] ky, kx;
+    reg [CBW-1:0] cb;
+    reg signed [GW-1:0] o_top, t_y;
+    reg signed [XW-1:0] o_left, t_x;
+    reg [AW-1:0] top_base, tap_base;
 
-    wire signed [31:0] ty = o_top + $signed(ky);
-    wire signed [31:0] tx = o_left + $signed(kx);
-    wire in_img = (ty >= 0) && (ty < H) && (tx >= 0) && (tx < W);
-    wire [31:0] tg = o_base + ty;                   // batch row of the tap
-    wire [31:0] tcol = tx * CB + cb;                // word within the row
-    wire signed [31:0] lead = $signed(r_g - tg);    // rows read past the tap's row
-    wire have = (lead > 0) || (lead == 0 && r_col > tcol);
-    wire [31:0] top_needed = o_base + ((o_top > 0) ? o_top : 0);
-    wire signed [31:0] ahead = $signed(r_g - top_needed);
-    wire room = ahead < NR;
+    wire in_img;
+    generate
+        if (P == 0) begin : g_inside
+            assign in_img = 1'b1;                     // no window reaches outside the image
+        end else begin : g_edge
+            assign in_img = (t_y >= 0) && (t_y < H_GS) && (t_x >= 0) && (t_x < W_X);
+        end
+    endgenerate
+    wire [GW-1:0] tg = o_base + t_y;                  // batch row of the tap
+    wire signed [XW-1:0] tcol = t_x * CB_X + {{(XW - CBW){1'b0}}, cb};   // word within the row
+    wire signed [GW-1:0] lead = r_g - tg;             // rows read past the tap's row
+    wire have = (lead > 0) || (lead == 0 && $signed({{(XW - CW){1'b0}}, r_col}) > tcol);
+    wire [GW-1:0] top_needed = o_base + ((o_top > 0) ? o_top : {GW{1'b0}});
+    wire signed [GW-1:0] ahead = r_g - top_needed;
+    wire room = ahead < NR_G;
 
     wire emit = (!in_img || have);
     wire take = room;
     assign in_ready = take;
     assign out_valid = emit;
 
-    wire [31:0] slot_sum = top_slot + ky;
-    wire [31:0] tap_slot = (slot_sum >= NR) ? slot_sum - NR : slot_sum;
     // verilator lint_off UNUSEDSIGNAL
-    wire [31:0] rd_addr = tap_slot * ROW + tcol;   // only the low bits address the buffer
-    wire [31:0] wr_addr = w_slot * ROW + r_col;
+    wire [AW+XW:0] rd_sum = {{(XW + 1){1'b0}}, tap_base} + {{(AW + 1){1'b0}}, tcol};
+    wire [AW:0] wr_sum = {1'b0, w_base} + {{(AW + 1 - CW){1'b0}}, r_col};
     // verilator lint_on UNUSEDSIGNAL
-    wire [IN_W-1:0] tap_word = buffer[rd_addr];
+    wire [IN_W-1:0] tap_word = buffer[rd_sum[AW-1:0]];   // any word when !in_img
     wire [IN_W-1:0] pad_word;
     genvar i;
     generate
@@ -99,58 +151,74 @@ module bnnc_sliding_window #(
     wire do_emit = emit && out_ready;
 
     always @(posedge clk) begin
-        if (do_read) buffer[wr_addr] <= in_data;
+        if (do_read) buffer[wr_sum[AW-1:0]] <= in_data;
     end
 
     always @(posedge clk) begin
         if (!rst_n) begin
-            r_g <= 0;
-            r_col <= 0;
-            w_slot <= 0;
+            r_g <= {GW{1'b0}};
+            r_col <= {CW{1'b0}};
+            w_base <= {AW{1'b0}};
         end else if (do_read) begin
-            if (r_col == ROW - 1) begin
-                r_col <= 0;
-                r_g <= r_g + 1;
-                w_slot <= (w_slot == NR - 1) ? 0 : w_slot + 1;
+            if (r_col == ROW_LAST) begin
+                r_col <= {CW{1'b0}};
+                r_g <= r_g + 1'b1;
+                w_base <= (w_base == LAST_BASE) ? {AW{1'b0}} : wr_sum[AW-1:0] + 1'b1;
             end else begin
-                r_col <= r_col + 1;
+                r_col <= r_col + 1'b1;
             end
         end
     end
 
-    wire end_cb = cb == CB - 1;
-    wire end_kx = end_cb && kx == K - 1;
-    wire end_ky = end_kx && ky == K - 1;
-    wire end_ox = end_ky && ox == OW - 1;
-    wire end_oy = end_ox && oy == OH - 1;
-    wire [31:0] step = end_oy ? FRAME_STEP : S;
-    wire [31:0] top_next = top_slot + step;
+    wire end_cb = cb == CB_LAST;
+    wire end_kx = end_cb && kx == K_LAST;
+    wire end_ky = end_kx && ky == K_LAST;
+    wire end_ox = end_ky && ox == OW_LAST;
+    wire end_oy = end_ox && oy == OH_LAST;
+    // verilator lint_off UNUSEDSIGNAL
+    wire [AW:0] top_sum = {1'b0, top_base} + (end_oy ? FSTEP_ROW : S_ROW);
+    wire [AW:0] top_wrap = (top_sum >= DEPTH_A) ? top_sum - DEPTH_A : top_sum;
+    wire [AW:0] tap_next = {1'b0, tap_base} + ROW_A;
+    // verilator lint_on UNUSEDSIGNAL
+    wire signed [GW-1:0] top_new = end_oy ? NP_G : o_top + S_G;
+    wire signed [XW-1:0] left_new = end_ox ? NP_X : o_left + S_X;
 
     always @(posedge clk) begin
         if (!rst_n) begin
-            o_base <= 0;
-            ox <= 0;
-            oy <= 0;
-            ky <= 0;
-            kx <= 0;
-            cb <= 0;
-            o_top <= -P;
-            o_left <= -P;
-            top_slot <= TOP_SLOT0;
+            o_base <= {GW{1'b0}};
+            ox <= {OXW{1'b0}};
+            oy <= {OYW{1'b0}};
+            ky <= {MW{1'b0}};
+            kx <= {MW{1'b0}};
+            cb <= {CBW{1'b0}};
+            o_top <= NP_G;
+            t_y <= NP_G;
+            o_left <= NP_X;
+            t_x <= NP_X;
+            top_base <= TOP_BASE0;
+            tap_base <= TOP_BASE0;
         end else if (do_emit) begin
-            cb <= end_cb ? 0 : cb + 1;
-            if (end_cb) kx <= end_kx ? 0 : kx + 1;
-            if (end_kx) ky <= end_ky ? 0 : ky + 1;
+            cb <= end_cb ? {CBW{1'b0}} : cb + 1'b1;
+            if (end_cb) begin
+                kx <= end_kx ? {MW{1'b0}} : kx + 1'b1;
+                t_x <= end_kx ? (end_ky ? left_new : o_left) : t_x + 1'b1;
+            end
+            if (end_kx) begin
+                ky <= end_ky ? {MW{1'b0}} : ky + 1'b1;
+                t_y <= end_ky ? (end_ox ? top_new : o_top) : t_y + 1'b1;
+                tap_base <= end_ky ? (end_ox ? top_wrap[AW-1:0] : top_base)
+                                   : ((tap_base == LAST_BASE) ? {AW{1'b0}} : tap_next[AW-1:0]);
+            end
             if (end_ky) begin
-                ox <= end_ox ? 0 : ox + 1;
-                o_left <= end_ox ? -P : o_left + S;
+                ox <= end_ox ? {OXW{1'b0}} : ox + 1'b1;
+                o_left <= left_new;
             end
             if (end_ox) begin
-                top_slot <= (top_next >= NR) ? top_next - NR : top_next;
-                oy <= end_oy ? 0 : oy + 1;
-                o_top <= end_oy ? -P : o_top + S;
+                top_base <= top_wrap[AW-1:0];
+                oy <= end_oy ? {OYW{1'b0}} : oy + 1'b1;
+                o_top <= top_new;
             end
-            if (end_oy) o_base <= o_base + H;
+            if (end_oy) o_base <= o_base + H_G;
         end
     end
 endmodule
