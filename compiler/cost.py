@@ -405,6 +405,11 @@ def codebook_cost(graph: ir.Graph, n: ir.CodebookMatVec, mode: str) -> NodeCost:
     sf, nf = n.channels // n.simd, n.mh // n.pe
     cycles = nf * sf * h * w
     wl, wf, wb = rom_cost(*weight_rom(n), weight_in_bram(n))
+    if mode == "decode" and wl and nf * sf > 32:
+        # Yosys: an index ROM in LUTs deeper than 32 words does not merge into the codeword
+        # LUTs (at <= 32 words it does); about 2 more LUTs per index bit (calibrated on the
+        # CNV-W1A1 sub-bit conv3/conv4 units at 64 words, tau 4 and 5: within 5%)
+        wl += 2 * n.pe * n.simd * n.tau
     tbits = tl = tf = 0
     tb = 0.0
     if n.thresholds is not None:
