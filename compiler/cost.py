@@ -100,16 +100,20 @@ def _matvec_rom_luts(width: int, depth: int, nf: int) -> int:
     """LUTs of a binary bnnc_matvec's weight ROM in logic, next to its XNOR and popcount.
 
     Calibrated on Yosys synth_xilinx (bench/matvec_cost.py, 16 LUT-ROM units of 128 to
-    4,096 lanes, 8 to 72 words): about 1 LUT per bit of a <= 32-word ROM (5 address bits:
-    the ROM bit and the XNOR with the input bit share a LUT6), 2.5 per bit of a 33 to
-    64-word one; deeper ones are 64-word blocks (the remainder costs as a shallow ROM) and a
+    4,096 lanes, 8 to 72 words; re-checked on 17 of them after the bnnc_popcount split):
+    about 1 LUT per bit of a <= 32-word ROM (5 address bits: the ROM bit and the XNOR with
+    the input bit share a LUT6), from 2.0 (33 words) to 2.9 (64 words) per bit of a 6-bit
+    address; deeper ones are 64-word blocks (the remainder costs as a shallow ROM) and a
     block multiplexer. With NF = 1 (the address is the SF counter) and <= 16 words, Yosys
     moves the read register to the address and the ROM vanishes into the popcount logic.
     """
     if width * depth == 0 or (nf == 1 and depth <= 16):
         return 0
+    def block(words: int) -> float:  # one block of <= 64 words
+        return 1.0 if words <= 32 else 2.0 + 0.9 * (words - 32) / 32
+
     full, rem = divmod(depth, 64)
-    per_bit = 2.5 * full + (0.0 if rem == 0 else 1.0 if rem <= 32 else 2.5)
+    per_bit = block(64) * full + (block(rem) if rem else 0.0)
     return math.ceil(width * (per_bit + _mux_luts(math.ceil(depth / 64))))
 
 
