@@ -100,8 +100,8 @@ def _matvec_rom_luts(width: int, depth: int, nf: int) -> int:
     """LUTs of a binary bnnc_matvec's weight ROM in logic, next to its XNOR and popcount.
 
     Calibrated on Yosys synth_xilinx (bench/matvec_cost.py, 16 LUT-ROM units of 128 to
-    4,096 lanes, 8 to 72 words; re-checked on 17 of them after the bnnc_popcount split):
-    about 1 LUT per bit of a <= 32-word ROM (5 address bits: the ROM bit and the XNOR with
+    4,096 lanes, 8 to 72 words; the unit estimates of 17 matvecs re-checked after the
+    bnnc_popcount split: -10% to +6%): about 1 LUT per bit of a <= 32-word ROM (5 address bits: the ROM bit and the XNOR with
     the input bit share a LUT6), from 2.0 (33 words) to 2.9 (64 words) per bit of a 6-bit
     address; deeper ones are 64-word blocks (the remainder costs as a shallow ROM) and a
     block multiplexer. With NF = 1 (the address is the SF counter) and <= 16 words, Yosys
