@@ -88,7 +88,38 @@ def weight_in_bram(n: ir.MatVec | ir.CodebookMatVec) -> bool:
     the :func:`rom_in_bram` rule. The RTL backend pins the same choice (rom_style)."""
     if n.weight_mem != "auto":
         return n.weight_mem == "bram"
+    if isinstance(n, ir.MatVec) and n.in_dtype.bits == 1:
+        width, depth = weight_rom(n)
+        nf = n.mh // n.pe
+        bram = bram_tiles(width, depth) * LUTS_PER_BRAM36 + _bram_mux_luts(width, depth)
+        return bram < _matvec_rom_luts(width, depth, nf)
     return rom_in_bram(*weight_rom(n))
+
+
+def _matvec_rom_luts(width: int, depth: int, nf: int) -> int:
+    """LUTs of a binary bnnc_matvec's weight ROM in logic, next to its XNOR and popcount.
+
+    Calibrated on Yosys synth_xilinx (bench/matvec_cost.py, 16 LUT-ROM units of 128 to
+    4,096 lanes, 8 to 72 words): about 1 LUT per bit of a <= 32-word ROM (5 address bits:
+    the ROM bit and the XNOR with the input bit share a LUT6), 2.5 per bit of a 33 to
+    64-word one; deeper ones are 64-word blocks (the remainder costs as a shallow ROM) and a
+    block multiplexer. With NF = 1 (the address is the SF counter) and <= 16 words, Yosys
+    moves the read register to the address and the ROM vanishes into the popcount logic.
+    """
+    if width * depth == 0 or (nf == 1 and depth <= 16):
+        return 0
+    full, rem = divmod(depth, 64)
+    per_bit = 2.5 * full + (0.0 if rem == 0 else 1.0 if rem <= 32 else 2.5)
+    return math.ceil(width * (per_bit + _mux_luts(math.ceil(depth / 64))))
+
+
+def _bram_mux_luts(width: int, depth: int) -> int:
+    """LUTs that select among the block RAMs of a wide ROM deeper than 1,024 words (Yosys
+    cascades 1K x 36 tiles in depth; about 1.2 LUTs per bit and doubling of the depth,
+    calibrated on CNV conv5/conv6 units of 64 to 256 bits, 2,304 to 9,216 words)."""
+    if width <= 36 or depth <= 1024:
+        return 0
+    return math.ceil(1.2 * width * math.log2(math.ceil(depth / 1024)))
 
 
 def lutram_luts(width: int, depth: int) -> int:
@@ -213,7 +244,14 @@ def node_cost(graph: ir.Graph, n: ir.Node) -> NodeCost:
         sf, nf = n.mw // n.simd, n.mh // n.pe
         cycles = nf * sf * h * w
         lanes = n.pe * n.simd
-        wl, wf, wb = rom_cost(lanes, nf * sf, weight_in_bram(n))
+        in_bram = weight_in_bram(n)
+        wl, wf, wb = rom_cost(lanes, nf * sf, in_bram)
+        if n.in_dtype.bits == 1:  # binary: bnnc_matvec's calibrated ROM terms (see helpers)
+            if in_bram:
+                wl = _bram_mux_luts(lanes, nf * sf)
+            else:
+                wl = _matvec_rom_luts(lanes, nf * sf, nf)
+                wf = 0 if wl == 0 else lanes
         tl = tf = 0
         tb = 0.0
         tbits = 0
@@ -222,17 +260,22 @@ def node_cost(graph: ir.Graph, n: ir.Node) -> NodeCost:
             tl, tf, tb = rom_cost(n.pe * (n.acc_bits + 1), nf)
         tl //= 4  # Yosys folds most threshold constants into the comparators
         if n.in_dtype.bits == 1:
-            # xnor + popcount adder tree ($countones: grows with log2 SIMD per lane)
-            logic = math.ceil(0.3 * lanes * math.log2(2 * n.simd))
+            # xnor + popcount adder trees ($countones in chunks of <= 128 bits, then their
+            # sum): grows with log2 SIMD per lane. Yosys, 20 units with weights in BRAM
+            # (bench/matvec_cost.py): 2.0 LUTs per lane at SIMD 32, 2.3 at 64, 2.5 at 128,
+            # 2.8 at 288, 2.9 at 576
+            logic = math.ceil(lanes * (0.9 + 0.2 * math.log2(2 * n.simd)))
         else:
             # signed adder chain of SIMD products, wider with log2(SIMD) (Yosys: 1.45 LUTs
             # per lane-bit at SIMD = 3, 2.5 at SIMD = 27, 8-bit inputs)
             logic = math.ceil(lanes * n.in_dtype.bits * (1.1 + 0.3 * math.log2(n.simd)))
         logic += math.ceil(1.5 * n.pe * n.acc_bits)  # accumulate + compare per PE
         in_w = n.simd * n.in_dtype.bits + int(n.masked)
-        ibuf = lutram_luts(in_w, sf) if nf > 1 else 0
+        # the SF-word input buffer: LUT-RAM, or a register when SF = 1 (Yosys)
+        ibuf = lutram_luts(in_w, sf) if nf > 1 and sf > 1 else 0
+        ibuf_ff = in_w if nf > 1 and sf == 1 else 0
         luts = 150 + logic + wl + tl + ibuf
-        ffs = 96 + n.pe * n.acc_bits + wf + tf
+        ffs = 96 + n.pe * n.acc_bits + wf + tf + ibuf_ff
         return NodeCost(cycles=cycles, luts=luts, brams=wb + tb, ffs=ffs,
                         weight_bits=n.mw * n.mh, threshold_bits=tbits)
     if isinstance(n, ir.CodebookMatVec):

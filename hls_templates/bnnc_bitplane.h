@@ -99,13 +99,7 @@ void bitplane_matvec(hls::stream<ap_uint<CFG::SIMD> >& in, hls::stream<ap_uint<C
 #pragma HLS LOOP_TRIPCOUNT min=1 max=1
         for (unsigned i = 0; i < CYCLES; i++) {
 #pragma HLS PIPELINE II=1
-            ap_uint<PLANES> x;
-            if (nf == 0) {
-                x = in.read();
-                vec[sf] = x;
-            } else {
-                x = vec[sf];
-            }
+            const ap_uint<PLANES> x = detail::schedule_fetch<SF>(in, vec, sf, nf);
             ap_uint<PE> bits = 0;
             for (unsigned pe = 0; pe < PE; pe++) {
 #pragma HLS UNROLL
@@ -130,7 +124,7 @@ void bitplane_matvec(hls::stream<ap_uint<CFG::SIMD> >& in, hls::stream<ap_uint<C
                 }
                 out.write(bits);
             }
-            detail::matvec_advance<CFG>(sf, nf, tile);
+            detail::schedule_advance<SF, D::NF>(sf, nf, tile);
         }
     }
 }

@@ -37,12 +37,14 @@
 // popcounts against all 2**TAU codewords are computed once per input word and shared by
 // every PE, which selects its one by index (a 2**TAU:1 multiplexer of small counts).
 //
-// Cycle behaviour: exactly bnnc_matvec.h's schedule (PIXELS*NF*SF iterations per frame at
-// II=1; input read while nf == 0 and kept in an SF-word buffer; output at sf == SF-1).
+// Cycle behaviour: exactly bnnc_matvec.h's schedule, through its helpers (PIXELS*NF*SF
+// iterations per frame at II=1; input read while nf == 0 and kept in an SF-word buffer;
+// output at sf == SF-1: detail::schedule_fetch, schedule_advance, threshold_bits, score_word).
 #ifndef BNNC_CODEBOOK_H
 #define BNNC_CODEBOOK_H
 
 #include "bnnc_common.h"
+#include "bnnc_matvec.h"
 
 namespace bnnc {
 
@@ -137,31 +139,6 @@ void codebook_accumulate(ap_int<CFG::ACC_BITS> acc[CFG::PE],
     }
 }
 
-template <class CFG>
-ap_uint<codebook_dims<CFG>::IN_W> codebook_fetch(hls::stream<ap_uint<codebook_dims<CFG>::IN_W> >& in,
-                                                ap_uint<codebook_dims<CFG>::IN_W> vec[codebook_dims<CFG>::SF],
-                                                unsigned sf, unsigned nf) {
-#pragma HLS INLINE
-    ap_uint<codebook_dims<CFG>::IN_W> x;
-    if (nf == 0) {
-        x = in.read();
-        vec[sf] = x;
-    } else {
-        x = vec[sf];
-    }
-    return x;
-}
-
-template <class CFG>
-void codebook_advance(unsigned& sf, unsigned& nf, unsigned& tile) {
-#pragma HLS INLINE
-    typedef codebook_dims<CFG> D;
-    const bool end_sf = sf == D::SF - 1;
-    sf = end_sf ? 0 : sf + 1;
-    if (end_sf) nf = (nf == D::NF - 1) ? 0 : nf + 1;
-    tile = (tile == D::TILES - 1) ? 0 : tile + 1;
-}
-
 }  // namespace detail
 
 template <class CFG>
@@ -188,18 +165,10 @@ void codebook_threshold(hls::stream<ap_uint<codebook_dims<CFG>::IN_W> >& in,
 #pragma HLS LOOP_TRIPCOUNT min=1 max=1
         for (unsigned i = 0; i < CYCLES; i++) {
 #pragma HLS PIPELINE II=1
-            const ap_uint<D::IN_W> x = detail::codebook_fetch<CFG>(in, vec, sf, nf);
+            const ap_uint<D::IN_W> x = detail::schedule_fetch<SF>(in, vec, sf, nf);
             detail::codebook_accumulate<CFG>(acc, book, idx, tile, x, sf == 0);
-            if (sf == SF - 1) {
-                ap_uint<PE> bits = 0;
-                for (unsigned pe = 0; pe < PE; pe++) {
-#pragma HLS UNROLL
-                    const bool ge = acc[pe] >= ap_int<CFG::ACC_BITS>(thr[pe][nf]);
-                    bits[pe] = ge != bool(inv[pe][nf]);
-                }
-                out.write(bits);
-            }
-            detail::codebook_advance<CFG>(sf, nf, tile);
+            if (sf == SF - 1) out.write(detail::threshold_bits<PE, D::NF, CFG::ACC_BITS>(acc, thr, inv, nf));
+            detail::schedule_advance<SF, D::NF>(sf, nf, tile);
         }
     }
 }
@@ -226,18 +195,10 @@ void codebook_scores(hls::stream<ap_uint<codebook_dims<CFG>::IN_W> >& in,
 #pragma HLS LOOP_TRIPCOUNT min=1 max=1
         for (unsigned i = 0; i < CYCLES; i++) {
 #pragma HLS PIPELINE II=1
-            const ap_uint<D::IN_W> x = detail::codebook_fetch<CFG>(in, vec, sf, nf);
+            const ap_uint<D::IN_W> x = detail::schedule_fetch<SF>(in, vec, sf, nf);
             detail::codebook_accumulate<CFG>(acc, book, idx, tile, x, sf == 0);
-            if (sf == SF - 1) {
-                ap_uint<PE * OUT_BITS> word = 0;
-                for (unsigned pe = 0; pe < PE; pe++) {
-#pragma HLS UNROLL
-                    const ap_int<OUT_BITS> v = acc[pe];
-                    word((pe + 1) * OUT_BITS - 1, pe * OUT_BITS) = v;
-                }
-                out.write(word);
-            }
-            detail::codebook_advance<CFG>(sf, nf, tile);
+            if (sf == SF - 1) out.write(detail::score_word<PE, OUT_BITS, CFG::ACC_BITS>(acc));
+            detail::schedule_advance<SF, D::NF>(sf, nf, tile);
         }
     }
 }

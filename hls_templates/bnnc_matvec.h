@@ -122,14 +122,13 @@ void matvec_accumulate(ap_int<CFG::ACC_BITS> acc[CFG::PE],
     }
 }
 
-// The input word of this cycle: read from the stream while nf == 0 (and kept),
-// taken from the vector buffer afterwards.
-template <class CFG>
-ap_uint<matvec_dims<CFG>::IN_W> matvec_fetch(hls::stream<ap_uint<matvec_dims<CFG>::IN_W> >& in,
-                                            ap_uint<matvec_dims<CFG>::IN_W> vec[matvec_dims<CFG>::SF],
-                                            unsigned sf, unsigned nf) {
+// The schedule of the matrix-vector units (matvec, codebook, bitplane): SF input words per
+// vector, NF output words. The input word of this cycle: read from the stream while nf == 0
+// (and kept), taken from the vector buffer afterwards.
+template <unsigned SF, class WORD>
+WORD schedule_fetch(hls::stream<WORD>& in, WORD vec[SF], unsigned sf, unsigned nf) {
 #pragma HLS INLINE
-    ap_uint<matvec_dims<CFG>::IN_W> x;
+    WORD x;
     if (nf == 0) {
         x = in.read();
         vec[sf] = x;
@@ -139,15 +138,42 @@ ap_uint<matvec_dims<CFG>::IN_W> matvec_fetch(hls::stream<ap_uint<matvec_dims<CFG
     return x;
 }
 
-// Advance (sf, nf, tile) by one cycle.
-template <class CFG>
-void matvec_advance(unsigned& sf, unsigned& nf, unsigned& tile) {
+// Advance (sf, nf, tile = nf*SF + sf) by one cycle.
+template <unsigned SF, unsigned NF>
+void schedule_advance(unsigned& sf, unsigned& nf, unsigned& tile) {
 #pragma HLS INLINE
-    typedef matvec_dims<CFG> D;
-    const bool end_sf = sf == D::SF - 1;
+    const bool end_sf = sf == SF - 1;
     sf = end_sf ? 0 : sf + 1;
-    if (end_sf) nf = (nf == D::NF - 1) ? 0 : nf + 1;
-    tile = (tile == D::TILES - 1) ? 0 : tile + 1;
+    if (end_sf) nf = (nf == NF - 1) ? 0 : nf + 1;
+    tile = (tile == SF * NF - 1) ? 0 : tile + 1;
+}
+
+// The output word of threshold units: bit pe = (acc[pe] >= thr[pe][nf]) ^ inv[pe][nf].
+template <unsigned PE, unsigned NF, unsigned ACC_BITS>
+ap_uint<PE> threshold_bits(const ap_int<ACC_BITS> acc[PE], const typename rom_s<ACC_BITS>::t thr[PE][NF],
+                           const typename rom_u<1>::t inv[PE][NF], unsigned nf) {
+#pragma HLS INLINE
+    ap_uint<PE> bits = 0;
+    for (unsigned pe = 0; pe < PE; pe++) {
+#pragma HLS UNROLL
+        const bool ge = acc[pe] >= ap_int<ACC_BITS>(thr[pe][nf]);
+        bits[pe] = ge != bool(inv[pe][nf]);
+    }
+    return bits;
+}
+
+// The output word of score units: PE two's-complement OUT_BITS fields, pe 0 at the LSB.
+template <unsigned PE, unsigned OUT_BITS, unsigned ACC_BITS>
+ap_uint<PE * OUT_BITS> score_word(const ap_int<ACC_BITS> acc[PE]) {
+#pragma HLS INLINE
+    static_assert(OUT_BITS >= ACC_BITS, "scores: OUT_BITS must hold ACC_BITS");
+    ap_uint<PE * OUT_BITS> word = 0;
+    for (unsigned pe = 0; pe < PE; pe++) {
+#pragma HLS UNROLL
+        const ap_int<OUT_BITS> v = acc[pe];  // sign extension
+        word((pe + 1) * OUT_BITS - 1, pe * OUT_BITS) = v;
+    }
+    return word;
 }
 
 }  // namespace detail
@@ -174,18 +200,10 @@ void matvec_threshold(hls::stream<ap_uint<CFG::SIMD * CFG::IN_BITS + CFG::MASKED
 #pragma HLS LOOP_TRIPCOUNT min=1 max=1
         for (unsigned i = 0; i < CYCLES; i++) {
 #pragma HLS PIPELINE II=1
-            const ap_uint<D::IN_W> x = detail::matvec_fetch<CFG>(in, vec, sf, nf);
+            const ap_uint<D::IN_W> x = detail::schedule_fetch<SF>(in, vec, sf, nf);
             detail::matvec_accumulate<CFG>(acc, w, tile, x, sf == 0);
-            if (sf == SF - 1) {
-                ap_uint<PE> bits = 0;
-                for (unsigned pe = 0; pe < PE; pe++) {
-#pragma HLS UNROLL
-                    const bool ge = acc[pe] >= ap_int<CFG::ACC_BITS>(thr[pe][nf]);
-                    bits[pe] = ge != bool(inv[pe][nf]);
-                }
-                out.write(bits);
-            }
-            detail::matvec_advance<CFG>(sf, nf, tile);
+            if (sf == SF - 1) out.write(detail::threshold_bits<PE, D::NF, CFG::ACC_BITS>(acc, thr, inv, nf));
+            detail::schedule_advance<SF, D::NF>(sf, nf, tile);
         }
     }
 }
@@ -209,18 +227,10 @@ void matvec_scores(hls::stream<ap_uint<CFG::SIMD * CFG::IN_BITS + CFG::MASKED> >
 #pragma HLS LOOP_TRIPCOUNT min=1 max=1
         for (unsigned i = 0; i < CYCLES; i++) {
 #pragma HLS PIPELINE II=1
-            const ap_uint<D::IN_W> x = detail::matvec_fetch<CFG>(in, vec, sf, nf);
+            const ap_uint<D::IN_W> x = detail::schedule_fetch<SF>(in, vec, sf, nf);
             detail::matvec_accumulate<CFG>(acc, w, tile, x, sf == 0);
-            if (sf == SF - 1) {
-                ap_uint<PE * OUT_BITS> word = 0;
-                for (unsigned pe = 0; pe < PE; pe++) {
-#pragma HLS UNROLL
-                    const ap_int<OUT_BITS> v = acc[pe];  // sign extension
-                    word((pe + 1) * OUT_BITS - 1, pe * OUT_BITS) = v;
-                }
-                out.write(word);
-            }
-            detail::matvec_advance<CFG>(sf, nf, tile);
+            if (sf == SF - 1) out.write(detail::score_word<PE, OUT_BITS, CFG::ACC_BITS>(acc));
+            detail::schedule_advance<SF, D::NF>(sf, nf, tile);
         }
     }
 }

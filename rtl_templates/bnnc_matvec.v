@@ -24,9 +24,10 @@
 // (kept in an SF-word buffer, re-read for nf > 0) and writes an output word when
 // sf == SF-1, in the same cycle as it adds the last contribution. A step fires when its
 // input is valid (if it reads) and the output is ready (if it writes). Weights and
-// thresholds are read one cycle ahead from synchronous ROMs (bnnc_rom); W_BRAM/T_BRAM pin
-// each ROM to block RAM or LUTs (rom_style), as the compiler's cost model chose
-// (bnnc.cost.rom_in_bram).
+// thresholds are read one cycle ahead from synchronous ROMs (bnnc_rom; the thresholds in
+// bnnc_matvec_acc, with the accumulators and the output word); W_BRAM/T_BRAM pin each ROM
+// to block RAM or LUTs (rom_style), as the compiler's cost model chose
+// (bnnc.cost.rom_in_bram). The popcount is bnnc_popcount's.
 module bnnc_matvec #(
     parameter integer MW = 4,
     parameter integer MH = 4,
@@ -59,7 +60,6 @@ module bnnc_matvec #(
     localparam integer IN_W = SIMD * IN_BITS + MASKED;
     localparam integer PCW = $clog2(SIMD + 1);                        // popcount width
     localparam integer CW = (DOMAIN == 2) ? IN_BITS + PCW + 2 : PCW + 2;  // contribution
-    localparam integer SW = ((ACC_BITS > CW) ? ACC_BITS : CW) + 1;    // sum width
 
     // ---- schedule and input buffer (x: this step's input word)
     wire fire;
@@ -83,43 +83,17 @@ module bnnc_matvec #(
     bnnc_rom #(.WIDTH(PE*SIMD), .DEPTH(TILES), .FILE(W_FILE), .BRAM(W_BRAM)) u_w (
         .clk(clk), .addr(w_addr), .q(w_q));
 
-    // ---- per-PE contribution and accumulation
-    wire [PE*SW-1:0] sums;
-    localparam integer PC_CHUNK = 128;
-    localparam integer PC_PARTS = (SIMD + PC_CHUNK - 1) / PC_CHUNK;
-    genvar p, c;
+    // ---- per-PE contribution of this step
+    wire [PE*CW-1:0] contribs;
+    genvar p;
     generate
         for (p = 0; p < PE; p = p + 1) begin : g_pe
             wire [SIMD-1:0] wv = w_q[p*SIMD +: SIMD];
-            // popcount of the agreeing bits ($countones: an adder tree in synthesis), in
-            // chunks of at most PC_CHUNK bits whose counts are then added: one $countones
-            // over many hundred bits overflows the WebAssembly Yosys's stack
             // verilator lint_off UNUSEDSIGNAL
             wire [SIMD-1:0] agree = ~(wv ^ x[SIMD-1:0]);  // (unused by DOMAIN 2)
             wire [PCW-1:0] pc;
             // verilator lint_on UNUSEDSIGNAL
-            if (SIMD <= PC_CHUNK) begin : g_pc
-                // verilator lint_off UNUSEDSIGNAL
-                wire [31:0] pc32 = $countones(agree);
-                // verilator lint_on UNUSEDSIGNAL
-                assign pc = pc32[PCW-1:0];
-            end else begin : g_pcs
-                // verilator lint_off UNUSEDSIGNAL
-                wire [31:0] part [0:PC_PARTS-1];
-                // verilator lint_on UNUSEDSIGNAL
-                for (c = 0; c < PC_PARTS; c = c + 1) begin : g_part
-                    localparam integer LO = c * PC_CHUNK;
-                    localparam integer PW = (SIMD - LO < PC_CHUNK) ? SIMD - LO : PC_CHUNK;
-                    assign part[c] = $countones(agree[LO +: PW]);
-                end
-                reg [PCW-1:0] tot;
-                integer j;
-                always @(*) begin
-                    tot = {PCW{1'b0}};
-                    for (j = 0; j < PC_PARTS; j = j + 1) tot = tot + part[j][PCW-1:0];
-                end
-                assign pc = tot;
-            end
+            bnnc_popcount #(.N(SIMD), .W(PCW)) u_pc (.bits(agree), .count(pc));
             reg signed [CW-1:0] contrib;
             if (DOMAIN == 2) begin : g_int
                 // (a generate branch: binary layers do not elaborate this SIMD-long chain)
@@ -143,42 +117,13 @@ module bnnc_matvec #(
                         contrib = $signed({{(CW-PCW-1){1'b0}}, pc, 1'b0}) - $signed(SIMD[CW-1:0]);
                 end
             end
-            reg signed [ACC_BITS-1:0] acc;
-            wire signed [SW-1:0] base = (sf == 0) ? {SW{1'b0}} : {{(SW-ACC_BITS){acc[ACC_BITS-1]}}, acc};
-            wire signed [SW-1:0] sum = base + {{(SW-CW){contrib[CW-1]}}, contrib};
-            assign sums[p*SW +: SW] = sum;
-            always @(posedge clk) begin
-                if (fire) acc <= sum[ACC_BITS-1:0];
-            end
+            assign contribs[p*CW +: CW] = contrib;
         end
     endgenerate
 
-    // ---- output word
-    generate
-        if (THRESH != 0) begin : g_thr
-            // thresholds and invert flags of this nf (read one cycle ahead)
-            wire [PE*ACC_BITS-1:0] t_q;
-            wire [PE-1:0] i_q;
-            bnnc_rom #(.WIDTH(PE*ACC_BITS), .DEPTH(NF), .FILE(T_FILE), .BRAM(T_BRAM)) u_t (
-                .clk(clk), .addr(t_addr), .q(t_q));
-            bnnc_rom #(.WIDTH(PE), .DEPTH(NF), .FILE(I_FILE), .BRAM(T_BRAM)) u_i (
-                .clk(clk), .addr(t_addr), .q(i_q));
-            genvar q;
-            for (q = 0; q < PE; q = q + 1) begin : g_cmp
-                wire signed [SW-1:0] thr = {{(SW-ACC_BITS){t_q[q*ACC_BITS+ACC_BITS-1]}}, t_q[q*ACC_BITS +: ACC_BITS]};
-                wire signed [SW-1:0] s = sums[q*SW +: SW];
-                assign out_data[q] = (s >= thr) ^ i_q[q];
-            end
-        end else begin : g_scores
-            genvar q;
-            for (q = 0; q < PE; q = q + 1) begin : g_field
-                // the exact sum fits ACC_BITS (bnnc sizes it from the accumulator bounds)
-                // verilator lint_off UNUSEDSIGNAL
-                wire signed [SW-1:0] s = sums[q*SW +: SW];
-                // verilator lint_on UNUSEDSIGNAL
-                wire signed [ACC_BITS-1:0] a = s[ACC_BITS-1:0];
-                assign out_data[q*OUT_BITS +: OUT_BITS] = {{(OUT_BITS-ACC_BITS){a[ACC_BITS-1]}}, a};
-            end
-        end
-    endgenerate
+    // ---- accumulators and output word (thresholds read one cycle ahead at t_addr)
+    bnnc_matvec_acc #(.PE(PE), .NF(NF), .CW(CW), .ACC_BITS(ACC_BITS), .OUT_BITS(OUT_BITS),
+                      .THRESH(THRESH), .T_FILE(T_FILE), .I_FILE(I_FILE), .T_BRAM(T_BRAM)) u_acc (
+        .clk(clk), .fire(fire), .first(sf == 0), .t_addr(t_addr), .contrib(contribs),
+        .out_data(out_data));
 endmodule

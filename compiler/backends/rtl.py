@@ -48,11 +48,12 @@ MODULE_OF: dict[type, str] = {
 MODULE_FILES = ("bnnc_fifo.v", "bnnc_axis_in.v", "bnnc_axis_out.v", "bnnc_width_convert.v",
                 "bnnc_sliding_window.v", "bnnc_matvec.v", "bnnc_pool.v", "bnnc_code_map.v",
                 "bnnc_bitplane.v", "bnnc_sliding_window_ckk.v", "bnnc_codebook.v",
-                "bnnc_matvec_schedule.v", "bnnc_rom.v")
+                "bnnc_matvec_schedule.v", "bnnc_rom.v", "bnnc_matvec_acc.v", "bnnc_popcount.v")
 # submodules a module instantiates (their files come with it: kernel tests, bnnc synth)
 MODULE_DEPS: dict[str, tuple[str, ...]] = {
-    "bnnc_matvec": ("bnnc_matvec_schedule", "bnnc_rom"),
+    "bnnc_matvec": ("bnnc_matvec_schedule", "bnnc_rom", "bnnc_matvec_acc", "bnnc_popcount"),
     "bnnc_bitplane": ("bnnc_matvec_schedule", "bnnc_rom"),
+    "bnnc_codebook": ("bnnc_matvec_schedule", "bnnc_rom", "bnnc_matvec_acc", "bnnc_popcount"),
 }
 
 
