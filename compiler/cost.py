@@ -114,12 +114,17 @@ def _matvec_rom_luts(width: int, depth: int, nf: int) -> int:
 
 
 def _bram_mux_luts(width: int, depth: int) -> int:
-    """LUTs that select among the block RAMs of a wide ROM deeper than 1,024 words (Yosys
-    cascades 1K x 36 tiles in depth; about 1.2 LUTs per bit and doubling of the depth,
-    calibrated on CNV conv5/conv6 units of 64 to 256 bits, 2,304 to 9,216 words)."""
+    """LUTs that select among the block RAMs of a ROM stacked in depth. Yosys takes the
+    RAMB36 aspect with the fewest tiles (the deepest of equals, at most 1K x 36); a word
+    wider than 36 bits spread over ceil(depth / aspect depth) tiles in depth costs about
+    1.2 LUTs per bit and doubling of that count (calibrated on CNV conv5/conv6 units of
+    64 to 256 bits and 2,304 to 9,216 words; a 64 x 4,096 ROM takes 4K x 9 tiles, no mux)."""
     if width <= 36 or depth <= 1024:
         return 0
-    return math.ceil(1.2 * width * math.log2(math.ceil(depth / 1024)))
+    tiles, deep = min((math.ceil(width / w) * math.ceil(depth / d), math.ceil(depth / d))
+                      for d, w in ((32768, 1), (16384, 2), (8192, 4), (4096, 9), (2048, 18),
+                                   (1024, 36)))
+    return 0 if deep <= 1 else math.ceil(1.2 * width * math.log2(deep))
 
 
 def lutram_luts(width: int, depth: int) -> int:

