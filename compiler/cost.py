@@ -144,10 +144,11 @@ def _bits(n: int) -> int:
 
 
 # The control of the matrix-vector units (bnnc_matvec, bnnc_codebook, bnnc_bitplane):
-# bnnc_matvec_schedule's counters, as narrow as their ranges, and the handshake. Yosys,
-# CNV-W1A1 matvec units with weights in BRAM and LUTs (docs/synth.md "Counters"): about
-# 80 LUTs, and FFs = the counters' bits + ~8.
-_SCHEDULE_LUTS = 80
+# bnnc_matvec_schedule's counters, as narrow as their ranges, and the handshake. Narrowing
+# them saved 26-37 LUTs per unit (Yosys, nine CNV-W1A1 matvec units; docs/synth.md
+# "Counters"): 150 -> 120 keeps the per-lane/ROM fit of bench/matvec_cost.py; the FFs are
+# the counters' bits + ~8 (within 11% on those units but conv6 with a 72-word buffer).
+_SCHEDULE_LUTS = 120
 
 
 def _schedule_ffs(sf: int, nf: int) -> int:
