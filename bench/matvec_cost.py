@@ -76,12 +76,14 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--folds", nargs="*", default=[f for f, _ in FOLDS],
+                    help="labels of the foldings to measure (default: all)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "matvec_cost.json"))
     args = ap.parse_args()
     rows: list[dict[str, Any]] = []
     seen: set[tuple] = set()
     with tempfile.TemporaryDirectory() as td:
-        for label, fold in FOLDS:
+        for label, fold in [f for f in FOLDS if f[0] in args.folds]:
             work = Path(td) / label
             work.mkdir()
             hw = _graph(work, fold)
