@@ -147,6 +147,19 @@ def _bits(n: int) -> int:
     return max(1, math.ceil(math.log2(n))) if n > 1 else 1
 
 
+# The control of the matrix-vector units (bnnc_matvec, bnnc_codebook, bnnc_bitplane):
+# bnnc_matvec_schedule's counters, as narrow as their ranges, and the handshake. Narrowing
+# them saved 26-37 LUTs per unit (Yosys, nine CNV-W1A1 matvec units; docs/synth.md
+# "Counters"): 150 -> 120 keeps the per-lane/ROM fit of bench/matvec_cost.py; the FFs are
+# the counters' bits + ~8 (within 11% on those units but conv6 with a 72-word buffer).
+_SCHEDULE_LUTS = 120
+
+
+def _schedule_ffs(sf: int, nf: int) -> int:
+    """Flip-flops of bnnc_matvec_schedule's counters (sf, nf, tile) plus the handshake."""
+    return 8 + _bits(sf) + _bits(nf) + _bits(sf * nf)
+
+
 def memory_cost(width: int, depth: int) -> tuple[int, float]:
     """(LUTs, BRAM36) for a ROM/RAM of ``depth`` words of ``width`` bits.
 
@@ -283,8 +296,8 @@ def node_cost(graph: ir.Graph, n: ir.Node) -> NodeCost:
         # the SF-word input buffer: LUT-RAM, or a register when SF = 1 (Yosys)
         ibuf = lutram_luts(in_w, sf) if nf > 1 and sf > 1 else 0
         ibuf_ff = in_w if nf > 1 and sf == 1 else 0
-        luts = 150 + logic + wl + tl + ibuf
-        ffs = 96 + n.pe * n.acc_bits + wf + tf + ibuf_ff
+        luts = _SCHEDULE_LUTS + logic + wl + tl + ibuf
+        ffs = _schedule_ffs(sf, nf) + n.pe * n.acc_bits + wf + tf + ibuf_ff
         return NodeCost(cycles=cycles, luts=luts, brams=wb + tb, ffs=ffs,
                         weight_bits=n.mw * n.mh, threshold_bits=tbits)
     if isinstance(n, ir.CodebookMatVec):
@@ -345,17 +358,52 @@ def node_cost(graph: ir.Graph, n: ir.Node) -> NodeCost:
         return NodeCost(cycles=max(out_words, in_words), luts=145 + pad + buf,
                         brams=0.0, ffs=ffs)
     if isinstance(n, ir.Pool):
+        # counters as narrow as their ranges (x, y, cb, kx, ky, and the running row address
+        # col / col_base); the merged rows in LUT-RAM; the CB-word row register in FFs, or
+        # a shift register (SRL, about one LUT per bit) from CB = 3. Yosys, the four
+        # CNV-W1A1 pools: ~6 LUTs + 1.5 per counter bit + 2 per lane of merge logic
         cb = n.channels // n.simd
-        rows = lutram_luts(n.simd, (n.width // n.kernel) * cb)
-        return NodeCost(cycles=n.height * n.width * cb, luts=150 + 2 * n.simd + rows,
-                        brams=0.0, ffs=192 + n.simd * min(cb, 2))
+        ow = n.width // n.kernel
+        rows = lutram_luts(n.simd, ow * cb)
+        count = (_bits(n.width) + _bits(n.height) + _bits(cb) + 2 * _bits(n.kernel)
+                 + 2 * _bits(ow * cb))
+        hreg_luts, hreg_ffs = (n.simd, 0) if cb > 2 else (0, n.simd * cb)
+        return NodeCost(cycles=n.height * n.width * cb,
+                        luts=6 + math.ceil(1.5 * count) + 2 * n.simd + rows + hreg_luts,
+                        brams=0.0, ffs=4 + count + hreg_ffs)
     if isinstance(n, ir.WidthConvert):
-        in_words = -(-n.frame_bits // n.in_bits)
-        out_words = -(-n.frame_bits // n.out_bits)
-        wide = max(n.in_bits, n.out_bits)
-        return NodeCost(cycles=max(in_words, out_words), luts=80 + (3 * wide) // 2,
-                        brams=0.0, ffs=64 + wide)
+        return width_convert_cost(n)
     return NodeCost(cycles=0, luts=0, brams=0.0)
+
+
+def width_convert_cost(n: ir.WidthConvert) -> NodeCost:
+    """Cycles and resources of bnnc_width_convert.
+
+    down (in = R*out bits): the input word's R-1 unwritten parts in a register shifted by
+    one part per step (a 2:1 multiplexer per bit) and the R:1-free output select; up (out =
+    R*in bits): R-1 registered parts, the last passed through, selected only where the
+    frame's last output word is zero-padded. Counters as narrow as their ranges; the
+    frame's step counter only where the frame does not end on a whole input (down) /
+    output (up) word. Yosys, the CNV-W1A1 width converters (64 -> 8 to 1 -> 8 bits).
+    """
+    in_words = -(-n.frame_bits // n.in_bits)
+    out_words = -(-n.frame_bits // n.out_bits)
+    cycles = max(in_words, out_words)
+    if n.in_bits == n.out_bits:
+        return NodeCost(cycles=cycles, luts=0, brams=0.0, ffs=0)
+    narrow, wide = min(n.in_bits, n.out_bits), max(n.in_bits, n.out_bits)
+    r = wide // narrow
+    stored = wide - narrow
+    if n.in_bits > n.out_bits:
+        whole = out_words == r * in_words
+        steps = max(out_words, r * (in_words - 1) + 1)
+        luts = stored + narrow + 2
+    else:
+        whole = in_words % r == 0
+        steps = in_words
+        luts = 2 * r + (0 if whole else stored)
+    sb = 0 if whole else _bits(steps)
+    return NodeCost(cycles=cycles, luts=luts + 2 * sb, brams=0.0, ffs=_bits(r) + stored + sb)
 
 
 # id(tables) -> (tables, bits (MH, planes, taps + 1, acc_bits) uint8): the bit matrix of
@@ -426,8 +474,10 @@ def bitplane_cost(graph: ir.Graph, n: ir.BitPlaneMatVec) -> NodeCost:
     sums = math.ceil(1.5 * varying + 0.8 * nfb * distinct)
     per_pe = n.planes * (cb + 1) + n.acc_bits
     ibuf = lutram_luts(n.simd, sf) if nf > 1 else 0
-    luts = 120 + n.pe * per_pe + sums + wl + tl + ibuf
-    ffs = 96 + n.pe * n.planes * cb + wf + tf + n.pe
+    # (30 LUTs of control fewer than bnnc_matvec, as fitted: 120 vs 150 before the
+    # schedule's counters were narrowed)
+    luts = _SCHEDULE_LUTS - 30 + n.pe * per_pe + sums + wl + tl + ibuf
+    ffs = _schedule_ffs(sf, nf) + n.pe * n.planes * cb + wf + tf + n.pe
     return NodeCost(cycles=nf * sf * h * w, luts=luts, brams=wb + tb, ffs=ffs,
                     weight_bits=n.mw * n.mh,
                     threshold_bits=n.mh * (n.acc_bits + 1) + n.mh * n.planes * (n.taps + 1) * n.entry_bits)
@@ -481,8 +531,8 @@ def codebook_cost(graph: ir.Graph, n: ir.CodebookMatVec, mode: str) -> NodeCost:
         per_pe = n.simd * pcw * _mux_luts(1 << n.tau) + n.simd * (pcw + 1) + 2 * n.acc_bits
         shared = n.simd * (1 << n.tau) * math.ceil(t * 1.25)
     ibuf = lutram_luts(n.simd * t + (t if n.masked else 0), sf) if nf > 1 else 0
-    luts = 150 + n.pe * per_pe + shared + wl + tl + ibuf
-    ffs = 96 + n.pe * n.acc_bits + wf + tf
+    luts = _SCHEDULE_LUTS + n.pe * per_pe + shared + wl + tl + ibuf
+    ffs = _schedule_ffs(sf, nf) + n.pe * n.acc_bits + wf + tf
     _, sub = subbit_weight_bits(n.tau, t, n.mh, n.channels)
     return NodeCost(cycles=cycles, luts=luts, brams=wb + tb, ffs=ffs, weight_bits=sub,
                     threshold_bits=tbits)

@@ -310,7 +310,11 @@ def _estimate(graph: ir.Graph | None, unit: Unit) -> Resources:
         if p["module"] == "bnnc_fifo":
             c = fifo_cost(int(params["WIDTH"]), int(params["DEPTH"]))
         elif p["module"] == "bnnc_axis_out":
-            c = NodeCost(cycles=0, luts=70, brams=0.0, ffs=64)
+            # a 32-bit frame counter and compare (n_frames is a run-time count) and a word
+            # counter as wide as its range (Yosys: 62 LUT, 35 FF at WORDS = 5)
+            words = int(params["WORDS"])
+            c = NodeCost(cycles=0, luts=62, brams=0.0,
+                         ffs=32 + max(1, (words - 1).bit_length()))
         else:
             if graph is None:
                 continue

@@ -19,10 +19,14 @@ module bnnc_axis_out #(
     output wire [7:0]  m_axis_tkeep,
     output wire [7:0]  m_axis_tstrb
 );
-    reg [31:0] word;   // word within the frame
-    reg [31:0] frame;  // frame within the batch
-    wire last_word = word == WORDS - 1;
-    wire last_frame = (frame + 1 >= n_frames);
+    localparam integer WW = (WORDS > 1) ? $clog2(WORDS) : 1;
+    // verilator lint_off WIDTHTRUNC
+    localparam [WW-1:0] WORD_LAST = WORDS - 1;
+    // verilator lint_on WIDTHTRUNC
+    reg [WW-1:0] word;  // word within the frame (as wide as its range)
+    reg [31:0] frame;   // frame within the batch (n_frames is a run-time 32-bit count)
+    wire last_word = word == WORD_LAST;
+    wire last_frame = ({1'b0, frame} + 33'd1 >= {1'b0, n_frames});
     assign m_axis_tdata = in_data;
     assign m_axis_tvalid = in_valid;
     assign in_ready = m_axis_tready;
@@ -31,11 +35,11 @@ module bnnc_axis_out #(
     assign m_axis_tstrb = 8'hff;
     always @(posedge clk) begin
         if (!rst_n) begin
-            word <= 0;
-            frame <= 0;
+            word <= {WW{1'b0}};
+            frame <= 32'd0;
         end else if (in_valid && m_axis_tready) begin
-            word <= last_word ? 0 : word + 1;
-            if (last_word) frame <= last_frame ? 0 : frame + 1;
+            word <= last_word ? {WW{1'b0}} : word + 1'b1;
+            if (last_word) frame <= last_frame ? 32'd0 : frame + 32'd1;
         end
     end
 endmodule

@@ -54,9 +54,12 @@ module bnnc_bitplane #(
 
     // ---- schedule and input buffer (x: this step's input word)
     wire fire;
-    // verilator lint_off UNUSEDSIGNAL
-    wire [31:0] sf, nf, w_addr, t_addr;  // only the low bits address the ROMs
-    // verilator lint_on UNUSEDSIGNAL
+    // counters and ROM addresses as wide as their ranges (bnnc_matvec_schedule)
+    localparam integer SFW = (SF > 1) ? $clog2(SF) : 1;
+    localparam integer TW = (NF * SF > 1) ? $clog2(NF * SF) : 1;
+    wire [SFW-1:0] sf;
+    wire [NFB-1:0] nf, t_addr;
+    wire [TW-1:0] w_addr;
     wire [PLANES-1:0] x;
     bnnc_matvec_schedule #(.SF(SF), .NF(NF), .IN_W(PLANES)) u_sched (
         .clk(clk), .rst_n(rst_n), .in_valid(in_valid), .in_ready(in_ready), .in_data(in_data),
@@ -80,7 +83,7 @@ module bnnc_bitplane #(
 `endif
     reg [PE*PLANES*ROW-1:0] tab [0:NF-1];
     initial $readmemh(TAB_FILE, tab);
-    wire [PE*PLANES*ROW-1:0] tab_row = tab[nf[NFB-1:0]];
+    wire [PE*PLANES*ROW-1:0] tab_row = tab[nf];
 
     genvar p, j;
     generate

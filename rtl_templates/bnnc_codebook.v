@@ -68,8 +68,15 @@ module bnnc_codebook #(
 
     // ---- schedule and input buffer (x: this step's input word)
     wire fire;
+    // counters and ROM addresses as wide as their ranges (bnnc_matvec_schedule)
+    localparam integer SFW = (SF > 1) ? $clog2(SF) : 1;
+    localparam integer NFW = (NF > 1) ? $clog2(NF) : 1;
+    localparam integer TW = (TILES > 1) ? $clog2(TILES) : 1;
+    wire [SFW-1:0] sf;
+    wire [TW-1:0] x_addr;
+    wire [NFW-1:0] t_addr;
     // verilator lint_off UNUSEDSIGNAL
-    wire [31:0] sf, nf, x_addr, t_addr;  // only the low bits address the ROMs
+    wire [NFW-1:0] nf;  // (the ROMs read the addresses)
     // verilator lint_on UNUSEDSIGNAL
     wire [IN_W-1:0] x;
     bnnc_matvec_schedule #(.SF(SF), .NF(NF), .IN_W(IN_W)) u_sched (

@@ -29,7 +29,7 @@ module bnnc_matvec_acc #(
     input  wire                                   fire,
     input  wire                                   first,
     // verilator lint_off UNUSEDSIGNAL
-    input  wire [31:0]                            t_addr,  // unused with THRESH=0
+    input  wire [((NF > 1) ? $clog2(NF) : 1)-1:0] t_addr,  // clog2(NF) bits; unused with THRESH=0
     // verilator lint_on UNUSEDSIGNAL
     input  wire [PE*CW-1:0]                       contrib,
     output wire [((THRESH != 0) ? PE : PE*OUT_BITS)-1:0] out_data

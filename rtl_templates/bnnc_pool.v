@@ -11,6 +11,9 @@
 // Cycle behaviour: a static schedule of H*W*(C/SIMD) steps per frame; every step reads
 // one word; the step that reads a window's last word (row oy*K+K-1, column ox*K+K-1)
 // writes the pooled word in the same cycle.
+//
+// Every counter is as wide as its range (at least 1 bit); the address ox*CB + cb of the
+// merged rows is a running counter (col, with col_base = ox*CB), not a product.
 module bnnc_pool #(
     parameter integer C = 4,
     parameter integer H = 4,
@@ -31,63 +34,89 @@ module bnnc_pool #(
     localparam integer CB = C / SIMD;
     localparam integer OH = H / K;
     localparam integer OW = W / K;
+    localparam integer XW = (W > 1) ? $clog2(W) : 1;
+    localparam integer YW = (H > 1) ? $clog2(H) : 1;
+    localparam integer CBW = (CB > 1) ? $clog2(CB) : 1;
+    localparam integer KW = (K > 1) ? $clog2(K) : 1;
+    localparam integer COLW = (OW * CB > 1) ? $clog2(OW * CB) : 1;
+    // the constants at the widths they are compared with
+    // verilator lint_off WIDTHTRUNC
+    localparam [XW-1:0] W_LAST = W - 1;
+    localparam [YW-1:0] H_LAST = H - 1;
+    localparam [CBW-1:0] CB_LAST = CB - 1;
+    localparam [KW-1:0] K_LAST = K - 1;
+    localparam [XW:0] OW_K = OW * K;  // columns (rows) at or past OW*K (OH*K) are dropped
+    localparam [YW:0] OH_K = OH * K;
+    // verilator lint_on WIDTHTRUNC
 
     reg [SIMD-1:0] rows [0:OW*CB-1];  // merged window rows so far, per (ox, cb)
     reg [SIMD-1:0] hreg [0:CB-1];     // merged words of the current window row, per cb
-    reg [31:0] x, y, cb, kx, ky, ox;
+    reg [XW-1:0] x;
+    reg [YW-1:0] y;
+    reg [CBW-1:0] cb;
+    reg [KW-1:0] kx, ky;
+    // col = ox*CB + cb of the current word, col_base = ox*CB (ox = the window column);
+    // in the dropped columns past OW*K they run on unused (and may wrap) until the row ends
+    reg [COLW-1:0] col, col_base;
 
-    wire used = (y < OH * K) && (x < OW * K);
-    // verilator lint_off UNUSEDSIGNAL
-    wire [31:0] col = ox * CB + cb;  // only the low bits address rows[]
-    // verilator lint_on UNUSEDSIGNAL
-    // verilator lint_off UNUSEDSIGNAL
-    wire [C-1:0] mask_all = AND_MASK >> (cb * SIMD);  // the low SIMD bits are this cb's
-    // verilator lint_on UNUSEDSIGNAL
-    wire [SIMD-1:0] m = mask_all[SIMD-1:0];
+    // (no comparison where every row / column is used)
+    wire used = ((OH * K == H) || ({1'b0, y} < OH_K)) && ((OW * K == W) || ({1'b0, x} < OW_K));
+    wire [SIMD-1:0] m = AND_MASK[cb * SIMD +: SIMD];  // this cb's AND-channels
     wire [SIMD-1:0] left = hreg[CB-1];
     wire [SIMD-1:0] hrow = (kx == 0) ? in_data : (((left | in_data) & ~m) | (left & in_data & m));
     wire [SIMD-1:0] above = rows[col];
     wire [SIMD-1:0] merged = (ky == 0) ? hrow : (((above | hrow) & ~m) | (above & hrow & m));
-    wire wr = used && (kx == K - 1) && (ky == K - 1);
+    wire wr = used && (kx == K_LAST) && (ky == K_LAST);
 
     wire fire = in_valid && (!wr || out_ready);
     assign in_ready = (!wr || out_ready);
     assign out_valid = wr && in_valid;
     assign out_data = merged;
 
-    wire end_cb = cb == CB - 1;
-    wire end_x = end_cb && (x == W - 1);
-    wire end_y = end_x && (y == H - 1);
-    wire end_kx = end_cb && (end_x || kx == K - 1);
-    wire end_ky = end_x && (end_y || ky == K - 1);
+    wire end_cb = cb == CB_LAST;
+    wire end_x = end_cb && (x == W_LAST);
+    wire end_y = end_x && (y == H_LAST);
+    wire end_kx = end_cb && (end_x || kx == K_LAST);
+    wire end_ky = end_x && (end_y || ky == K_LAST);
 
     integer j;
     always @(posedge clk) begin
         if (fire && used) begin
             for (j = CB - 1; j > 0; j = j - 1) hreg[j] <= hreg[j - 1];
             hreg[0] <= hrow;
-            if (kx == K - 1 && ky != K - 1) rows[col] <= merged;
+            if (kx == K_LAST && ky != K_LAST) rows[col] <= merged;
         end
     end
 
     always @(posedge clk) begin
         if (!rst_n) begin
-            x <= 0;
-            y <= 0;
-            cb <= 0;
-            kx <= 0;
-            ky <= 0;
-            ox <= 0;
+            x <= {XW{1'b0}};
+            y <= {YW{1'b0}};
+            cb <= {CBW{1'b0}};
+            kx <= {KW{1'b0}};
+            ky <= {KW{1'b0}};
+            col <= {COLW{1'b0}};
+            col_base <= {COLW{1'b0}};
         end else if (fire) begin
-            cb <= end_cb ? 0 : cb + 1;
+            cb <= end_cb ? {CBW{1'b0}} : cb + 1'b1;
             if (end_cb) begin
-                x <= end_x ? 0 : x + 1;
-                kx <= end_kx ? 0 : kx + 1;
+                x <= end_x ? {XW{1'b0}} : x + 1'b1;
+                kx <= end_kx ? {KW{1'b0}} : kx + 1'b1;
             end
-            if (end_kx) ox <= end_x ? 0 : ox + 1;
+            // next word's column: the next cb of this window column, back to its first cb
+            // for the window's next column, on to the next window column, or 0 (next row)
             if (end_x) begin
-                y <= end_y ? 0 : y + 1;
-                ky <= end_ky ? 0 : ky + 1;
+                col <= {COLW{1'b0}};
+                col_base <= {COLW{1'b0}};
+            end else if (end_kx) begin
+                col <= col + 1'b1;
+                col_base <= col + 1'b1;
+            end else begin
+                col <= end_cb ? col_base : col + 1'b1;
+            end
+            if (end_x) begin
+                y <= end_y ? {YW{1'b0}} : y + 1'b1;
+                ky <= end_ky ? {KW{1'b0}} : ky + 1'b1;
             end
         end
     end

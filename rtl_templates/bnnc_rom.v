@@ -2,7 +2,7 @@
 //
 //   bnnc_rom #(.WIDTH, .DEPTH, .FILE, .BRAM) u (clk, addr, q);
 //
-// FILE: DEPTH hex words of WIDTH bits ($readmemh, written by bnnc.backends.rtl). BRAM pins
+// addr is clog2(DEPTH) bits wide (at least 1). FILE: DEPTH hex words of WIDTH bits ($readmemh, written by bnnc.backends.rtl). BRAM pins
 // the memory to block RAM (1) or LUTs (0) through rom_style, as the compiler's cost model
 // chose (bnnc.cost.rom_in_bram), so that Yosys and Vivado map what the model assumed.
 module bnnc_rom #(
@@ -12,9 +12,7 @@ module bnnc_rom #(
     parameter integer BRAM = 0
 ) (
     input  wire             clk,
-    // verilator lint_off UNUSEDSIGNAL
-    input  wire [31:0]      addr,  // only the low bits address the ROM
-    // verilator lint_on UNUSEDSIGNAL
+    input  wire [((DEPTH > 1) ? $clog2(DEPTH) : 1)-1:0] addr,  // clog2(DEPTH) bits, at least 1
     output reg  [WIDTH-1:0] q
 );
     generate

@@ -80,7 +80,11 @@ class WC:
 
 
 WC_CASES = [WC(64, 8, 100), WC(64, 8, 72), WC(8, 64, 88), WC(4, 32, 52), WC(32, 4, 72),
-            WC(16, 16, 80), WC(1, 4, 256), WC(24, 8, 96)]
+            WC(16, 16, 80), WC(1, 4, 256), WC(24, 8, 96),
+            # range edges of the narrow counters: one input / output word per frame, R = 3
+            # with and without a zero-padded or dropped last word, odd word counts
+            WC(64, 8, 64), WC(16, 8, 8), WC(24, 8, 88), WC(2, 4, 2), WC(8, 24, 56),
+            WC(8, 24, 48), WC(8, 64, 40)]
 
 SWG_BENCH = KernelBench("swg")
 CKK_BENCH = KernelBench("swg_ckk")
@@ -431,7 +435,10 @@ class Pool:
 
 
 POOL_CASES = [Pool(4, 4, 4, 2, 4, False), Pool(6, 5, 7, 2, 2, True), Pool(8, 6, 6, 3, 1, True),
-              Pool(32, 4, 4, 2, 16, False), Pool(3, 7, 5, 2, 3, True)]
+              Pool(32, 4, 4, 2, 16, False), Pool(3, 7, 5, 2, 3, True),
+              # range edges of the narrow counters: one channel block and one window
+              # (1-bit counters), K = 4 with a dropped row and column
+              Pool(2, 3, 3, 3, 2, False), Pool(1, 2, 2, 2, 1, False), Pool(4, 9, 10, 4, 2, True)]
 
 
 @pytest.fixture(scope="module")
